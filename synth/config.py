@@ -1,0 +1,173 @@
+"""The run configuration: one pydantic tree loaded from one YAML file.
+
+Unknown keys are errors that name their path (and line, when the YAML has one); CLI flags override values by
+dotted path; secrets never live here — a teacher names the environment variable that holds its key.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from synth.cases.config import CasesConfig
+from synth.teachers.config import LocalTeacherConfig, TeacherConfig
+
+
+class ConfigError(ValueError):
+    """A configuration problem, with the file, the key path and the line where known."""
+
+
+class CacheConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    path: Path | None = Field(default=None, description="default: <output>/cache.sqlite")
+
+
+class RunSection(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    output: Path = Field(description="output folder: shards, state, manifest, quarantine")
+    seed: int = 0
+    concurrency: int = Field(default=64, ge=1, description="items in flight at once")
+    shard_max_records: int = Field(default=5000, ge=1)
+    shard_max_bytes: int = Field(default=128 * 2**20, ge=1024)
+    flush_interval_s: float = Field(
+        default=30.0, gt=0, description="write finished items at least this often"
+    )
+    cache: CacheConfig = Field(default_factory=CacheConfig)
+
+
+def _default_teachers() -> dict[str, Any]:
+    return {"default": LocalTeacherConfig(backend="local")}
+
+
+class RunConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    run: RunSection
+    teachers: dict[str, TeacherConfig] = Field(default_factory=_default_teachers)
+    cases: CasesConfig | None = None
+
+    @model_validator(mode="after")
+    def _teachers_exist(self) -> RunConfig:
+        for path, name in self.teacher_refs():
+            if name not in self.teachers:
+                raise ValueError(
+                    f"{path} names teacher {name!r}, which is not defined under teachers: "
+                    f"(defined: {sorted(self.teachers)})"
+                )
+        return self
+
+    def teacher_refs(self) -> list[tuple[str, str]]:
+        refs: list[tuple[str, str]] = []
+        if self.cases and self.cases.synthesize:
+            refs.append(("cases.synthesize.teacher", self.cases.synthesize.teacher))
+            if self.cases.synthesize.judge:
+                refs.append(("cases.synthesize.judge", self.cases.synthesize.judge))
+        return refs
+
+    def public_dict(self) -> dict[str, Any]:
+        """What goes into the manifest: the whole config (it never holds secrets, only env var names)."""
+        return self.model_dump(mode="json")
+
+
+def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
+    """Follow a pydantic error location through the YAML node tree to the line of the deepest key found."""
+    line = None
+    for part in loc:
+        if isinstance(node, yaml.MappingNode):
+            nxt = None
+            for k, v in node.value:
+                if k.value == str(part):
+                    line = k.start_mark.line + 1
+                    nxt = v
+                    break
+            if nxt is None:
+                return line
+            node = nxt
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            return line
+    return line
+
+
+def _known_keys(model: type[BaseModel], seen: set[type] | None = None) -> set[str]:
+    """Every field name anywhere in the config tree, for 'did you mean' hints."""
+    import typing
+
+    seen = seen if seen is not None else set()
+    if model in seen:
+        return set()
+    seen.add(model)
+    keys = set(model.model_fields)
+    for f in model.model_fields.values():
+        stack = [f.annotation]
+        while stack:
+            t = stack.pop()
+            if isinstance(t, type) and issubclass(t, BaseModel):
+                keys |= _known_keys(t, seen)
+            stack.extend(typing.get_args(t))
+    return keys
+
+
+def _format_errors(e: ValidationError, source: str, root: yaml.Node | None) -> str:
+    import difflib
+
+    known = sorted(_known_keys(RunConfig))
+    lines = [f"{source}: invalid configuration"]
+    for err in e.errors():
+        # Drop the discriminator tag pydantic inserts for tagged unions (e.g. 'local') from the path.
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in ("openai", "vllm", "local")))
+        shown = ".".join(str(p) for p in loc) or "(root)"
+        line = _line_of(root, loc)
+        where = f"line {line}: " if line else ""
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+            msg = "unknown key" + (f" (did you mean {close[0]!r}?)" if close else "")
+        lines.append(f"  {where}{shown}: {msg}")
+    return "\n".join(lines)
+
+
+def _apply_override(data: dict[str, Any], dotted: str, value: Any) -> None:
+    parts = dotted.split(".")
+    cur = data
+    for p in parts[:-1]:
+        nxt = cur.get(p)
+        if not isinstance(nxt, dict):
+            nxt = cur[p] = {}
+        cur = nxt
+    cur[parts[-1]] = value
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RunConfig:
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror}") from e
+    try:
+        root = yaml.compose(text)
+        data = yaml.safe_load(text) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML: {e}") from e
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping")
+    for k, v in (overrides or {}).items():
+        _apply_override(data, k, v)
+    try:
+        cfg = RunConfig.model_validate(data)
+    except ValidationError as e:
+        raise ConfigError(_format_errors(e, str(path), root)) from None
+    # Relative paths in the config are relative to the config file, not to the working directory.
+    if not cfg.run.output.is_absolute():
+        cfg.run.output = (path.parent / cfg.run.output).resolve()
+    if cfg.run.cache.path is not None and not cfg.run.cache.path.is_absolute():
+        cfg.run.cache.path = (path.parent / cfg.run.cache.path).resolve()
+    return cfg

@@ -1,0 +1,366 @@
+"""The runner: streams a job's items through bounded concurrency, writes shards and run state, resumes.
+
+Guarantees, whatever moment the process dies (kill -9 included):
+- a finished item is recorded done in the same transaction as the shard holding its records, after the shard
+  file is in place; a shard without that commit is an orphan, removed at the next start, and its items redone;
+- every completed teacher request is in the request cache before its caller continues, so redoing an item
+  sends nothing that had completed;
+- memory does not grow with the corpus: items are drawn lazily, at most `concurrency` in flight, and records
+  leave memory at every shard flush.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+import os
+import secrets
+import sys
+import time
+import traceback
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from schemas.common import Record
+from synth import __version__
+from synth.config import RunConfig
+from synth.jobs import Estimate, ItemFailed, Job, RunContext, WorkItem
+from synth.manifest import write_manifest
+from synth.progress import Display, LogDisplay, Snapshot
+from synth.store.shards import ShardWriter, remove_orphans
+from synth.store.state import Quarantined, RunState
+from synth.teachers.base import Backend
+from synth.teachers.cache import RequestCache
+from synth.teachers.errors import TeacherError
+from synth.teachers.registry import build_teacher
+from synth.teachers.teacher import Teacher
+
+
+class RunLocked(RuntimeError):
+    pass
+
+
+@dataclass
+class JobResult:
+    job: str
+    done: int = 0
+    skipped: int = 0
+    quarantined: int = 0
+    failures: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    output: Path
+    status: str
+    jobs: list[JobResult]
+
+
+def build_jobs(cfg: RunConfig) -> list[Job]:
+    jobs: list[Job] = []
+    if cfg.cases and cfg.cases.synthesize:
+        from synth.cases.synthesize import CaseSynthesisJob
+
+        jobs.append(CaseSynthesisJob(cfg.cases.synthesize, cfg.run.seed))
+    return jobs
+
+
+class _OutputLock:
+    """One writer per output folder (fcntl lock, released by the OS even on kill -9)."""
+
+    def __init__(self, out: Path):
+        self.path = out / ".lock"
+        self.fd: int | None = None
+
+    def acquire(self) -> None:
+        self.fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = os.read(self.fd, 32).decode().strip() or "?"
+            os.close(self.fd)
+            self.fd = None
+            raise RunLocked(f"another run (pid {pid}) is writing to {self.path.parent}") from None
+        os.ftruncate(self.fd, 0)
+        os.write(self.fd, str(os.getpid()).encode())
+
+    def release(self) -> None:
+        if self.fd is not None:
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
+            os.close(self.fd)
+            self.fd = None
+
+
+def run_is_active(out: Path) -> int | None:
+    """The pid of the run holding the output folder, or None."""
+    path = out / ".lock"
+    if not path.exists():
+        return None
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        pid = os.read(fd, 32).decode().strip()
+        return int(pid) if pid.isdigit() else -1
+    else:
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
+class Runner:
+    def __init__(
+        self,
+        cfg: RunConfig,
+        *,
+        use_cache: bool = True,
+        retry_quarantined: bool = False,
+        display: Display | None = None,
+        argv: list[str] | None = None,
+        backends: dict[str, Backend] | None = None,
+    ):
+        self.cfg = cfg
+        self.out = cfg.run.output
+        self.use_cache = use_cache and cfg.run.cache.enabled
+        self.retry_quarantined = retry_quarantined
+        self.display = display or LogDisplay()
+        self.argv = argv if argv is not None else sys.argv
+        self.run_id = datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + secrets.token_hex(3)
+        self.teachers: dict[str, Teacher] = {}
+        self.cache: RequestCache | None = None
+        # Python API: a ready backend per teacher name replaces the one the config would build.
+        self.backends = backends or {}
+        self._last_heartbeat = 0.0
+
+    # -- set-up shared by run and dry-run --------------------------------------------------------------
+    def _open_cache(self) -> RequestCache | None:
+        if not self.use_cache:
+            return None
+        return RequestCache(self.cfg.run.cache.path or self.out / "cache.sqlite")
+
+    def _teachers_for(self, jobs: list[Job]) -> dict[str, Teacher]:
+        names = sorted({n for j in jobs for n in j.teacher_names()})
+        out = {}
+        for n in names:
+            cfg = self.cfg.teachers[n]
+            if n in self.backends:
+                out[n] = Teacher(
+                    n, self.backends[n], cache=self.cache, params=cfg.params, max_reasks=cfg.max_reasks
+                )
+            else:
+                out[n] = build_teacher(n, cfg, self.cache)
+        return out
+
+    def estimate(self, jobs: list[Job]) -> list[Estimate]:
+        """Dry run: nothing is sent, nothing is written (the state and cache are only read)."""
+        state_path = self.out / "state.sqlite"
+        state = RunState(state_path) if state_path.exists() else None
+        cache_path = self.cfg.run.cache.path or self.out / "cache.sqlite"
+        self.cache = RequestCache(cache_path) if (self.use_cache and cache_path.exists()) else None
+        try:
+            teachers = self._teachers_for(jobs)
+            out = []
+            for job in jobs:
+                finished = (
+                    state.finished_ids(job.name, retry_quarantined=self.retry_quarantined) if state else set()
+                )
+                todo = [it for it in job.items() if it.id not in finished]
+                out.append(job.estimate(todo, teachers))
+            return out
+        finally:
+            if state:
+                state.close()
+            if self.cache:
+                self.cache.close()
+
+    # -- the run ----------------------------------------------------------------------------------------
+    async def run(self, jobs: list[Job]) -> RunResult:
+        self.out.mkdir(parents=True, exist_ok=True)
+        lock = _OutputLock(self.out)
+        lock.acquire()
+        state = RunState(self.out / "state.sqlite")
+        self.cache = self._open_cache()
+        self.teachers = self._teachers_for(jobs)
+        state.start_run(self.run_id, self.argv)
+        write_manifest(self.out, self.cfg, self.run_id, jobs, status="running")
+        results: list[JobResult] = []
+        status = "failed"
+        try:
+            ctx = RunContext(self.run_id, self.cfg.run.seed, __version__, self.teachers)
+            for job in jobs:
+                results.append(await self._run_job(job, ctx, state))
+            status = "completed"
+        except (KeyboardInterrupt, asyncio.CancelledError):
+            status = "interrupted"
+            raise
+        finally:
+            state.save_teacher_stats(self.run_id, self._stats_rows())
+            state.finish_run(self.run_id, status)
+            _export_quarantine(self.out, state)
+            write_manifest(self.out, self.cfg, self.run_id, jobs, status=status)
+            for t in self.teachers.values():
+                try:
+                    await t.aclose()
+                except Exception as e:  # closing must not hide the run's own outcome
+                    print(f"warning: closing teacher {t.name}: {e}", file=sys.stderr)
+            if self.cache:
+                self.cache.close()
+            state.close()
+            lock.release()
+        return RunResult(self.run_id, self.out, status, results)
+
+    def _stats_rows(self) -> list[tuple[str, str, str, dict[str, Any]]]:
+        return [(t.name, t.kind, t.model, t.stats.as_dict()) for t in self.teachers.values()]
+
+    def _snapshot(self, job: Job, res: JobResult, in_flight: int, started: float) -> Snapshot:
+        return Snapshot(
+            job=job.name,
+            total=job.total(),
+            done=res.done,
+            skipped=res.skipped,
+            quarantined=res.quarantined,
+            in_flight=in_flight,
+            requests=sum(t.stats.requests for t in self.teachers.values()),
+            cache_hits=sum(t.stats.cache_hits for t in self.teachers.values()),
+            tokens=sum(t.stats.prompt_tokens + t.stats.completion_tokens for t in self.teachers.values()),
+            failures=Counter(res.failures),
+            started=started,
+        )
+
+    async def _run_job(self, job: Job, ctx: RunContext, state: RunState) -> JobResult:
+        rc = self.cfg.run
+        removed = remove_orphans(self.out, job.table, state.shard_names(job.table))
+        if removed:
+            print(
+                f"[{job.name}] removed {len(removed)} uncommitted shard file(s) from an interrupted run",
+                file=sys.stderr,
+            )
+        finished = state.finished_ids(job.name, retry_quarantined=self.retry_quarantined)
+        res = JobResult(job.name, skipped=len(finished))
+        writer = ShardWriter(
+            self.out,
+            job.table,
+            self.run_id.split("-")[-1],
+            state.next_shard_seq(job.table),
+            max_records=rc.shard_max_records,
+            max_bytes=rc.shard_max_bytes,
+        )
+        quarantine: list[Quarantined] = []
+        flush_lock = asyncio.Lock()
+        started = time.monotonic()
+        last_flush = time.monotonic()
+
+        async def flush() -> None:
+            nonlocal last_flush
+            async with flush_lock:
+                if quarantine:
+                    batch = quarantine[:]
+                    quarantine.clear()
+                    state.quarantine(batch)
+                if writer.pending_items:
+                    rows, items = writer.take()
+                    name, nbytes = await asyncio.to_thread(writer.write, rows)
+                    state.commit_shard(job.table, name, len(rows), nbytes, items)
+                state.save_teacher_stats(self.run_id, self._stats_rows())
+                last_flush = time.monotonic()
+
+        async def one(item: WorkItem) -> None:
+            try:
+                records = await job.process(item, ctx)
+                for r in records:
+                    if not isinstance(r, Record):
+                        raise TypeError(f"job {job.name} returned {type(r).__name__}, not a Record")
+                writer.add(job.name, item.id, records)
+                res.done += 1
+                if writer.full():
+                    await flush()
+            except TeacherError as e:
+                quarantine.append(Quarantined(job.name, item.id, e.kind, f"teacher:{job.name}", str(e)))
+                res.quarantined += 1
+                res.failures[e.kind] += 1
+            except ItemFailed as e:
+                quarantine.append(Quarantined(job.name, item.id, e.kind, e.stage, e.message))
+                res.quarantined += 1
+                res.failures[e.kind] += 1
+            except Exception as e:  # a bug on one item must not end a long run; it is recorded, loudly
+                tb = traceback.format_exception_only(type(e), e)[-1].strip()
+                quarantine.append(Quarantined(job.name, item.id, "InternalError", job.name, tb))
+                res.quarantined += 1
+                res.failures["InternalError"] += 1
+                print(f"[{job.name}] internal error on {item.id}: {tb}", file=sys.stderr)
+
+        pending: set[asyncio.Task[None]] = set()
+        self.display.start(self._snapshot(job, res, 0, started))
+        try:
+            items = (it for it in job.items() if it.id not in finished)
+            for item in items:
+                while len(pending) >= rc.concurrency:
+                    _, pending = await asyncio.wait(pending, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+                    await self._tick(job, res, pending, started, writer, flush, last_flush)
+                pending.add(asyncio.create_task(one(item)))
+            while pending:
+                _, pending = await asyncio.wait(pending, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+                await self._tick(job, res, pending, started, writer, flush, last_flush)
+            await flush()
+        except BaseException:
+            for t in pending:
+                t.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+            # Keep what finished before the interruption.
+            await asyncio.shield(flush())
+            raise
+        finally:
+            self.display.stop(self._snapshot(job, res, 0, started))
+            _write_heartbeat(self.out, self.run_id, self._snapshot(job, res, 0, started))
+        return res
+
+    async def _tick(self, job, res, pending, started, writer, flush, last_flush) -> None:  # type: ignore[no-untyped-def]
+        snap = self._snapshot(job, res, len(pending), started)
+        self.display.update(snap)
+        now = time.monotonic()
+        if now - self._last_heartbeat >= 1.0:
+            self._last_heartbeat = now
+            _write_heartbeat(self.out, self.run_id, snap)
+        if writer.full() or time.monotonic() - last_flush >= self.cfg.run.flush_interval_s:
+            await flush()
+
+
+def _write_heartbeat(out: Path, run_id: str, snap: Snapshot) -> None:
+    """progress.json for `synth status` while a run is live (atomic)."""
+    data = {
+        "run_id": run_id,
+        "pid": os.getpid(),
+        "job": snap.job,
+        "total": snap.total,
+        "done": snap.done,
+        "earlier": snap.skipped,
+        "quarantined": snap.quarantined,
+        "in_flight": snap.in_flight,
+        "requests_per_s": round(snap.requests / snap.elapsed, 2),
+        "tokens_per_s": round(snap.tokens / snap.elapsed, 1),
+        "eta_s": snap.eta_s(),
+        "updated": datetime.now(UTC).isoformat(),
+    }
+    tmp = out / ".progress.json.tmp"
+    tmp.write_text(json.dumps(data))
+    os.replace(tmp, out / "progress.json")
+
+
+def _export_quarantine(out: Path, state: RunState) -> None:
+    """quarantine.jsonl: every quarantined item with its typed reason (rewritten atomically)."""
+    from schemas.failure import QuarantineRecord
+
+    tmp = out / ".quarantine.jsonl.tmp"
+    with open(tmp, "w") as f:
+        for q in state.quarantined():
+            rec = QuarantineRecord(
+                item_id=q.item_id, job=q.job, stage=q.stage, error_type=q.error_type, message=q.message
+            )
+            f.write(rec.model_dump_json(exclude={"created_at"}) + "\n")
+    os.replace(tmp, out / "quarantine.jsonl")

@@ -1,0 +1,1 @@
+"""Storage of a run: Parquet shards written atomically, run state per item, manifest."""

@@ -1,0 +1,166 @@
+"""Run state: which items are done (and in which shard) or quarantined (with a typed reason).
+
+One SQLite file per output folder. A shard and the items it holds are committed in one transaction, after the
+shard file is in place: so after a kill -9 either both exist or the shard is an orphan that the next run removes
+(its items are redone, answered from the request cache). Nothing is lost and nothing is written twice.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS items (
+  job TEXT NOT NULL, item_id TEXT NOT NULL, status TEXT NOT NULL, shard TEXT,
+  error_type TEXT, stage TEXT, message TEXT, attempts INTEGER NOT NULL DEFAULT 1, updated REAL NOT NULL,
+  PRIMARY KEY (job, item_id)
+);
+CREATE TABLE IF NOT EXISTS shards (
+  tbl TEXT NOT NULL, name TEXT NOT NULL, records INTEGER NOT NULL, bytes INTEGER NOT NULL, created REAL NOT NULL,
+  PRIMARY KEY (tbl, name)
+);
+CREATE TABLE IF NOT EXISTS runs (
+  run_id TEXT PRIMARY KEY, started REAL NOT NULL, finished REAL, status TEXT NOT NULL, argv TEXT
+);
+CREATE TABLE IF NOT EXISTS teacher_stats (
+  run_id TEXT NOT NULL, teacher TEXT NOT NULL, backend TEXT NOT NULL, model TEXT NOT NULL, stats TEXT NOT NULL,
+  PRIMARY KEY (run_id, teacher)
+);
+"""
+
+#: failures worth trying again on the next run without being asked (transport trouble, not the content)
+TRANSIENT_KINDS = frozenset({"RateLimited", "Timeout", "ServerError", "ConnectionFailed"})
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    job: str
+    item_id: str
+    error_type: str
+    stage: str
+    message: str
+
+
+class RunState:
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.con = sqlite3.connect(self.path, timeout=60, isolation_level=None)
+        self.con.execute("PRAGMA journal_mode=WAL")
+        self.con.execute("PRAGMA synchronous=NORMAL")
+        self.con.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self.con.close()
+
+    # -- runs ----------------------------------------------------------------------------------------
+    def start_run(self, run_id: str, argv: list[str]) -> None:
+        self.con.execute(
+            "INSERT INTO runs(run_id, started, status, argv) VALUES (?,?,?,?)",
+            (run_id, time.time(), "running", json.dumps(argv)),
+        )
+
+    def finish_run(self, run_id: str, status: str) -> None:
+        self.con.execute("UPDATE runs SET finished=?, status=? WHERE run_id=?", (time.time(), status, run_id))
+
+    def save_teacher_stats(self, run_id: str, rows: Iterable[tuple[str, str, str, dict[str, Any]]]) -> None:
+        self.con.executemany(
+            "INSERT OR REPLACE INTO teacher_stats VALUES (?,?,?,?,?)",
+            [(run_id, t, b, m, json.dumps(s)) for t, b, m, s in rows],
+        )
+
+    # -- items ---------------------------------------------------------------------------------------
+    def finished_ids(self, job: str, *, retry_quarantined: bool = False) -> set[str]:
+        """Items a new run must skip: done ones, and quarantined ones unless transient or asked to retry."""
+        done = {
+            r[0] for r in self.con.execute("SELECT item_id FROM items WHERE job=? AND status='done'", (job,))
+        }
+        if not retry_quarantined:
+            q = self.con.execute(
+                "SELECT item_id, error_type FROM items WHERE job=? AND status='quarantined'", (job,)
+            )
+            done |= {r[0] for r in q if r[1] not in TRANSIENT_KINDS}
+        return done
+
+    def quarantine(self, items: Iterable[Quarantined]) -> None:
+        now = time.time()
+        self.con.executemany(
+            "INSERT INTO items(job, item_id, status, error_type, stage, message, updated) "
+            "VALUES (?,?,'quarantined',?,?,?,?) ON CONFLICT(job, item_id) DO UPDATE SET "
+            "status='quarantined', error_type=excluded.error_type, stage=excluded.stage, "
+            "message=excluded.message, attempts=attempts+1, updated=excluded.updated",
+            [(q.job, q.item_id, q.error_type, q.stage, q.message, now) for q in items],
+        )
+
+    def commit_shard(
+        self, table: str, name: str, records: int, nbytes: int, items: list[tuple[str, str]]
+    ) -> None:
+        now = time.time()
+        self.con.execute("BEGIN IMMEDIATE")
+        try:
+            self.con.execute("INSERT INTO shards VALUES (?,?,?,?,?)", (table, name, records, nbytes, now))
+            self.con.executemany(
+                "INSERT INTO items(job, item_id, status, shard, updated) VALUES (?,?,'done',?,?) "
+                "ON CONFLICT(job, item_id) DO UPDATE SET status='done', shard=excluded.shard, "
+                "error_type=NULL, stage=NULL, message=NULL, updated=excluded.updated",
+                [(job, item_id, name, now) for job, item_id in items],
+            )
+            self.con.execute("COMMIT")
+        except BaseException:
+            self.con.execute("ROLLBACK")
+            raise
+
+    def shard_names(self, table: str) -> set[str]:
+        return {r[0] for r in self.con.execute("SELECT name FROM shards WHERE tbl=?", (table,))}
+
+    def next_shard_seq(self, table: str) -> int:
+        return int(self.con.execute("SELECT count(*) FROM shards WHERE tbl=?", (table,)).fetchone()[0])
+
+    # -- reporting -------------------------------------------------------------------------------------
+    def counts(self) -> dict[str, dict[str, int]]:
+        out: dict[str, dict[str, int]] = {}
+        for job, status, n in self.con.execute(
+            "SELECT job, status, count(*) FROM items GROUP BY job, status"
+        ):
+            out.setdefault(job, {})[status] = n
+        return out
+
+    def quarantine_reasons(self) -> list[tuple[str, str, str, int, str]]:
+        """(job, stage, error_type, count, one example message) per reason."""
+        return list(
+            self.con.execute(
+                "SELECT job, stage, error_type, count(*), min(message) FROM items WHERE status='quarantined' "
+                "GROUP BY job, stage, error_type ORDER BY count(*) DESC"
+            )
+        )
+
+    def quarantined(self, job: str | None = None) -> list[Quarantined]:
+        q = "SELECT job, item_id, error_type, stage, message FROM items WHERE status='quarantined'"
+        rows = self.con.execute(
+            q + (" AND job=?" if job else "") + " ORDER BY job, item_id", (job,) if job else ()
+        )
+        return [Quarantined(*r) for r in rows]
+
+    def teacher_totals(self) -> list[tuple[str, str, str, dict[str, Any]]]:
+        totals: dict[tuple[str, str, str], dict[str, Any]] = {}
+        for teacher, backend, model, stats in self.con.execute(
+            "SELECT teacher, backend, model, stats FROM teacher_stats"
+        ):
+            s = json.loads(stats)
+            acc = totals.setdefault((teacher, backend, model), {"failures": {}})
+            for k, v in s.items():
+                if k == "failures":
+                    for fk, fv in v.items():
+                        acc["failures"][fk] = acc["failures"].get(fk, 0) + fv
+                elif isinstance(v, int | float):
+                    acc[k] = acc.get(k, 0) + v
+        return [(t, b, m, s) for (t, b, m), s in totals.items()]
+
+    def runs(self) -> list[tuple[str, float, float | None, str]]:
+        return list(self.con.execute("SELECT run_id, started, finished, status FROM runs ORDER BY started"))

@@ -1,0 +1,1 @@
+"""Teachers: one async protocol, several backends (openai, vllm, local)."""

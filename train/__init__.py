@@ -1,0 +1,1 @@
+"""train — the consumer side: SFT, DPO, GRPO, TTT and evaluation over published datasets (depends on schemas, never on synth)."""
