@@ -252,48 +252,57 @@ class Runner:
             max_bytes=rc.shard_max_bytes,
         )
         quarantine: list[Quarantined] = []
-        flush_lock = asyncio.Lock()
+        write_lock = asyncio.Lock()
+        writes: set[asyncio.Task[None]] = set()
         started = time.monotonic()
         last_flush = time.monotonic()
 
-        async def flush() -> None:
+        async def write_shard(rows: list[tuple[str, str, str, str]], items: list[tuple[str, str]]) -> None:
+            # Serialised, and never split by a cancellation: the file and its commit go together.
+            async with write_lock:
+                name, nbytes = await asyncio.to_thread(writer.write, rows)
+                state.commit_shard(job.table, name, len(rows), nbytes, items)
+
+        async def flush(everything: bool = True) -> None:
+            """Commit quarantine entries and write shards: all pending items, or only full shards."""
             nonlocal last_flush
-            async with flush_lock:
-                if quarantine:
-                    batch = quarantine[:]
-                    quarantine.clear()
-                    state.quarantine(batch)
-                if writer.pending_items:
-                    rows, items = writer.take()
-                    name, nbytes = await asyncio.to_thread(writer.write, rows)
-                    state.commit_shard(job.table, name, len(rows), nbytes, items)
-                state.save_teacher_stats(self.run_id, self._stats_rows())
-                last_flush = time.monotonic()
+            if quarantine:
+                batch = quarantine[:]
+                quarantine.clear()
+                state.quarantine(batch)
+            while writer.pending_items and (everything or writer.full()):
+                rows, items = writer.take()
+                t = asyncio.create_task(write_shard(rows, items))
+                writes.add(t)
+                t.add_done_callback(writes.discard)
+                await asyncio.shield(t)
+            state.save_teacher_stats(self.run_id, self._stats_rows())
+            last_flush = time.monotonic()
+
+        def reject(item: WorkItem, kind: str, stage: str, message: str) -> None:
+            quarantine.append(Quarantined(job.name, item.id, kind, stage, message))
+            res.quarantined += 1
+            res.failures[kind] += 1
 
         async def one(item: WorkItem) -> None:
             try:
                 records = await job.process(item, ctx)
-                for r in records:
-                    if not isinstance(r, Record):
-                        raise TypeError(f"job {job.name} returned {type(r).__name__}, not a Record")
-                writer.add(job.name, item.id, records)
-                res.done += 1
-                if writer.full():
-                    await flush()
+                bad = [type(r).__name__ for r in records if not isinstance(r, Record)]
+                if bad:
+                    raise TypeError(f"job {job.name} returned {bad[0]}, not a Record")
             except TeacherError as e:
-                quarantine.append(Quarantined(job.name, item.id, e.kind, f"teacher:{job.name}", str(e)))
-                res.quarantined += 1
-                res.failures[e.kind] += 1
+                return reject(item, e.kind, f"teacher:{job.name}", str(e))
             except ItemFailed as e:
-                quarantine.append(Quarantined(job.name, item.id, e.kind, e.stage, e.message))
-                res.quarantined += 1
-                res.failures[e.kind] += 1
+                return reject(item, e.kind, e.stage, e.message)
             except Exception as e:  # a bug on one item must not end a long run; it is recorded, loudly
                 tb = traceback.format_exception_only(type(e), e)[-1].strip()
-                quarantine.append(Quarantined(job.name, item.id, "InternalError", job.name, tb))
-                res.quarantined += 1
-                res.failures["InternalError"] += 1
                 print(f"[{job.name}] internal error on {item.id}: {tb}", file=sys.stderr)
+                return reject(item, "InternalError", job.name, tb)
+            writer.add(job.name, item.id, records)
+            res.done += 1
+            # Outside the try: a failing shard write is the run's problem, not this item's.
+            if writer.full():
+                await flush(everything=False)
 
         pending: set[asyncio.Task[None]] = set()
         self.display.start(self._snapshot(job, res, 0, started))
@@ -301,18 +310,25 @@ class Runner:
             items = (it for it in job.items() if it.id not in finished)
             for item in items:
                 while len(pending) >= rc.concurrency:
-                    _, pending = await asyncio.wait(pending, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+                    finished_tasks, pending = await asyncio.wait(
+                        pending, timeout=1.0, return_when=asyncio.FIRST_COMPLETED
+                    )
+                    _raise_first(finished_tasks)
                     await self._tick(job, res, pending, started, writer, flush, last_flush)
                 pending.add(asyncio.create_task(one(item)))
             while pending:
-                _, pending = await asyncio.wait(pending, timeout=1.0, return_when=asyncio.FIRST_COMPLETED)
+                finished_tasks, pending = await asyncio.wait(
+                    pending, timeout=1.0, return_when=asyncio.FIRST_COMPLETED
+                )
+                _raise_first(finished_tasks)
                 await self._tick(job, res, pending, started, writer, flush, last_flush)
             await flush()
         except BaseException:
             for t in pending:
                 t.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
-            # Keep what finished before the interruption.
+            # Keep what finished before the interruption: shard writes under way, then the rest.
+            await asyncio.gather(*writes, return_exceptions=True)
             await asyncio.shield(flush())
             raise
         finally:
@@ -329,6 +345,13 @@ class Runner:
             _write_heartbeat(self.out, self.run_id, snap)
         if writer.full() or time.monotonic() - last_flush >= self.cfg.run.flush_interval_s:
             await flush()
+
+
+def _raise_first(tasks: set[asyncio.Task[None]]) -> None:
+    """Items never raise (failures are quarantined); what does raise is the run's own failure."""
+    for t in tasks:
+        if not t.cancelled() and t.exception() is not None:
+            raise t.exception()  # type: ignore[misc]
 
 
 def _write_heartbeat(out: Path, run_id: str, snap: Snapshot) -> None:

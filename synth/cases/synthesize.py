@@ -7,9 +7,9 @@ quarantined with the reason; it never reaches the output.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from schemas.case import Answer, CaseCard, CaseSource, Demographics, DifferentialEntry, Fact, Finding
 from schemas.common import Record, TeacherCall
@@ -35,16 +35,16 @@ class DraftFact(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     category: _FACT_CATEGORIES
-    text: str = Field(min_length=3, max_length=200)
-    lay_text: str = Field(min_length=3, max_length=200)
+    text: str = Field(min_length=3, max_length=120)
+    lay_text: str = Field(min_length=3, max_length=120)
     key: bool
 
 
 class DraftFinding(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    name: str = Field(min_length=2, max_length=60)
-    result: str = Field(min_length=2, max_length=160)
+    name: str = Field(min_length=2, max_length=40)
+    result: str = Field(min_length=2, max_length=100)
 
 
 class CaseDraft(BaseModel):
@@ -52,12 +52,14 @@ class CaseDraft(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    opening_statement: str = Field(min_length=10, max_length=300)
-    facts: list[DraftFact] = Field(min_length=3, max_length=8)
-    exam: list[DraftFinding] = Field(min_length=1, max_length=5)
-    tests: list[DraftFinding] = Field(min_length=1, max_length=5)
-    differential: list[str] = Field(min_length=2, max_length=4)
-    diagnosis: str = Field(min_length=3, max_length=80)
+    opening_statement: str = Field(min_length=10, max_length=200)
+    facts: list[DraftFact] = Field(min_length=3, max_length=6)
+    exam: list[DraftFinding] = Field(min_length=1, max_length=3)
+    tests: list[DraftFinding] = Field(min_length=1, max_length=3)
+    differential: list[Annotated[str, StringConstraints(min_length=3, max_length=60)]] = Field(
+        min_length=2, max_length=3
+    )
+    diagnosis: str = Field(min_length=3, max_length=60)
 
 
 class SupportVerdict(BaseModel):

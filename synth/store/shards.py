@@ -46,27 +46,46 @@ class ShardWriter:
         self.seq = first_seq
         self.max_records = max_records
         self.max_bytes = max_bytes
-        self._rows: list[tuple[str, str, str, str]] = []
-        self._items: list[tuple[str, str]] = []
+        # Per finished item: its (job, item_id) and its rows; a shard never splits an item.
+        self._pending: list[tuple[tuple[str, str], list[tuple[str, str, str, str]], int]] = []
+        self._rows = 0
         self._bytes = 0
 
     def add(self, job: str, item_id: str, records: list[Record]) -> None:
+        rows = []
+        nbytes = 0
         for r in records:
             js = r.model_dump_json()
-            self._rows.append((getattr(r, "id", ""), item_id, r.schema_version, js))
-            self._bytes += len(js)
-        self._items.append((job, item_id))
+            rows.append((getattr(r, "id", ""), item_id, r.schema_version, js))
+            nbytes += len(js)
+        self._pending.append(((job, item_id), rows, nbytes))
+        self._rows += len(rows)
+        self._bytes += nbytes
 
     @property
     def pending_items(self) -> int:
-        return len(self._items)
+        return len(self._pending)
 
     def full(self) -> bool:
-        return len(self._rows) >= self.max_records or self._bytes >= self.max_bytes
+        return self._rows >= self.max_records or self._bytes >= self.max_bytes
 
     def take(self) -> tuple[list[tuple[str, str, str, str]], list[tuple[str, str]]]:
-        rows, items = self._rows, self._items
-        self._rows, self._items, self._bytes = [], [], 0
+        """Rows and items for one shard: whole items, up to the record and byte bounds."""
+        rows: list[tuple[str, str, str, str]] = []
+        items: list[tuple[str, str]] = []
+        nbytes = 0
+        while self._pending:
+            item, item_rows, item_bytes = self._pending[0]
+            if items and (
+                len(rows) + len(item_rows) > self.max_records or nbytes + item_bytes > self.max_bytes
+            ):
+                break
+            self._pending.pop(0)
+            rows.extend(item_rows)
+            items.append(item)
+            nbytes += item_bytes
+        self._rows -= len(rows)
+        self._bytes -= nbytes
         return rows, items
 
     def write(self, rows: list[tuple[str, str, str, str]]) -> tuple[str, int]:
