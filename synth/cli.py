@@ -9,6 +9,8 @@ from typing import Annotated, Any
 
 import typer
 
+from synth.cases.cases_cli import cases_app
+
 app = typer.Typer(
     name="synth",
     help="Generate synthetic medical reasoning data (cases, consultations, verifiable problems). "
@@ -21,6 +23,7 @@ schema_app = typer.Typer(help="The record contract (JSON Schema).", no_args_is_h
 cache_app = typer.Typer(help="The request cache.", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
 app.add_typer(cache_app, name="cache")
+app.add_typer(cases_app, name="cases")
 
 
 def _fail(msg: str, code: int = 2) -> None:
