@@ -23,6 +23,7 @@ def test_wheel_ships_prompts_and_seeds(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     assert "synth/_resources/prompts/case_synthesis/v1.yaml" in names
     assert "synth/_resources/datasets/seeds/case_sampler.yaml" in names
+    assert "synth/_resources/datasets/seeds/cases/cardiology.jsonl" in names
     assert not any(n.startswith("datasets/") for n in names), "datasets/ must not become a package"
     subprocess.run(
         [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(tmp_path / "site"), str(wheel)],
