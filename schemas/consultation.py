@@ -55,6 +55,7 @@ class FinalDiagnosis(_Strict):
 class Evaluation(_Strict):
     correct: bool | None = None
     verdict_stage: Literal["lexical", "judge", "none"] = "none"
+    verdict_reason: str | None = Field(default=None, description="why the deciding stage said so")
     top_k_hit: int | None = Field(default=None, description="rank of the answer in the final differential")
     key_fact_recall: float | None = Field(default=None, ge=0.0, le=1.0)
     questions_asked: int = 0
@@ -72,6 +73,7 @@ class Consultation(Record):
     evaluation: Evaluation = Field(default_factory=Evaluation)
     scores: dict[str, float] = Field(default_factory=dict)
     persona: str | None = None
+    doctor_turns: int = Field(default=0, ge=0, description="doctor turns, the forced final one included")
     provenance: Provenance | None = None
 
     @model_validator(mode="after")

@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from synth.cases.config import CasesConfig
+from synth.dialogue.config import ConsultationsConfig, ImportedCases
 from synth.teachers.config import LocalTeacherConfig, TeacherConfig
 
 
@@ -51,6 +52,7 @@ class RunConfig(BaseModel):
     run: RunSection
     teachers: dict[str, TeacherConfig] = Field(default_factory=_default_teachers)
     cases: CasesConfig | None = None
+    consultations: ConsultationsConfig | None = None
 
     @model_validator(mode="after")
     def _teachers_exist(self) -> RunConfig:
@@ -68,6 +70,8 @@ class RunConfig(BaseModel):
             refs.append(("cases.synthesize.teacher", self.cases.synthesize.teacher))
             if self.cases.synthesize.judge:
                 refs.append(("cases.synthesize.judge", self.cases.synthesize.judge))
+        if self.consultations:
+            refs += self.consultations.teacher_refs()
         return refs
 
     def public_dict(self) -> dict[str, Any]:
@@ -170,4 +174,8 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ru
         cfg.run.output = (path.parent / cfg.run.output).resolve()
     if cfg.run.cache.path is not None and not cfg.run.cache.path.is_absolute():
         cfg.run.cache.path = (path.parent / cfg.run.cache.path).resolve()
+    if cfg.consultations and isinstance(cfg.consultations.cases, ImportedCases):
+        imported = cfg.consultations.cases
+        if not imported.path.is_absolute():
+            imported.path = (path.parent / imported.path).resolve()
     return cfg

@@ -6,7 +6,7 @@ import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 
 @dataclass
@@ -84,15 +84,15 @@ class RichDisplay:
         from rich.console import Console
 
         self.console = Console(stderr=True)
-        self._progress = None
-        self._task = None
+        self._progress: Any = None
+        self._task: Any = None
 
     def start(self, snap: Snapshot) -> None:
         from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
         self._progress = Progress(
             TextColumn("[bold]{task.description}"),
-            BarColumn(),
+            BarColumn(bar_width=24),
             MofNCompleteColumn(),
             TimeRemainingColumn(),
             TextColumn("{task.fields[stats]}"),
@@ -108,7 +108,7 @@ class RichDisplay:
         fails = " ".join(f"{k}:{v}" for k, v in sorted(snap.failures.items()))
         stats = (
             f"in flight {snap.in_flight} · {snap.requests / snap.elapsed:.1f} req/s · "
-            f"{snap.tokens / snap.elapsed:.0f} tok/s · quarantined {snap.quarantined}"
+            f"{snap.tokens / snap.elapsed:.0f} tok/s · cached {snap.cache_hits} · quarantined {snap.quarantined}"
             + (f" [red]{fails}[/red]" if fails else "")
         )
         self._progress.update(self._task, completed=snap.skipped + snap.done + snap.quarantined, stats=stats)

@@ -67,6 +67,11 @@ def build_jobs(cfg: RunConfig) -> list[Job]:
         from synth.cases.synthesize import CaseSynthesisJob
 
         jobs.append(CaseSynthesisJob(cfg.cases.synthesize, cfg.run.seed))
+    if cfg.consultations:
+        from synth.dialogue.job import ConsultationJob
+
+        # After case synthesis: with `cases: from_run` it consults on the cards that job wrote.
+        jobs.append(ConsultationJob(cfg.consultations, cfg.run.seed, cfg.run.output))
     return jobs
 
 

@@ -45,6 +45,11 @@ def collect_status(out: Path) -> dict[str, Any]:
             except json.JSONDecodeError:
                 progress = None
         runs = state.runs()
+        consultations = None
+        if (out / "data" / "consultations").is_dir():
+            from synth.dialogue.report import consultation_report
+
+            consultations = consultation_report(out)
         return {
             "output": str(out),
             "running": {"pid": pid, "progress": progress} if pid is not None else None,
@@ -66,6 +71,7 @@ def collect_status(out: Path) -> dict[str, Any]:
             "teachers": [
                 {"teacher": t, "backend": b, "model": m, **s} for t, b, m, s in state.teacher_totals()
             ],
+            "consultations": consultations,
         }
     finally:
         state.close()
@@ -138,3 +144,7 @@ def render_status(st: dict[str, Any]) -> None:
                 fails,
             )
         c.print(t)
+    if st.get("consultations") and st["consultations"].get("n"):
+        from synth.dialogue.report import render_consultation_report
+
+        render_consultation_report(st["consultations"], c)

@@ -26,7 +26,17 @@ def test_wheel_ships_prompts_and_seeds(tmp_path):
     assert "synth/_resources/datasets/seeds/cases/cardiology.jsonl" in names
     assert not any(n.startswith("datasets/") for n in names), "datasets/ must not become a package"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(tmp_path / "site"), str(wheel)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-deps",
+            "--target",
+            str(tmp_path / "site"),
+            str(wheel),
+        ],
         check=True,
     )
     probe = (

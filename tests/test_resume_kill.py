@@ -32,13 +32,26 @@ def _cmd(cfg):
 def test_kill9_then_resume(write_config, tmp_path, kill_after_requests):
     out = tmp_path / "out"
     with StubServer(latency_ms=60) as stub:
-        cfg = write_config({
-            "run": {"output": str(out), "concurrency": CONCURRENCY, "shard_max_records": 7,
-                    "flush_interval_s": 0.3},
-            "teachers": {"default": {"backend": "openai", "model": "stub", "base_url": stub.base_url,
-                                     "api_key_env": None, "max_concurrency": CONCURRENCY}},
-            "cases": {"synthesize": {"n": N}},
-        })
+        cfg = write_config(
+            {
+                "run": {
+                    "output": str(out),
+                    "concurrency": CONCURRENCY,
+                    "shard_max_records": 7,
+                    "flush_interval_s": 0.3,
+                },
+                "teachers": {
+                    "default": {
+                        "backend": "openai",
+                        "model": "stub",
+                        "base_url": stub.base_url,
+                        "api_key_env": None,
+                        "max_concurrency": CONCURRENCY,
+                    }
+                },
+                "cases": {"synthesize": {"n": N}},
+            }
+        )
         proc = subprocess.Popen(_cmd(cfg), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 60
         while stub.stats()["total"] < kill_after_requests:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from schemas.common import Record
 
@@ -95,7 +95,7 @@ class ShardWriter:
 
         name = f"part-{self.seq:05d}-{self.run_tag}{SHARD_SUFFIX}"
         self.seq += 1
-        cols = list(zip(*rows, strict=True)) if rows else [[], [], [], []]
+        cols: list[Any] = list(zip(*rows, strict=True)) if rows else [[], [], [], []]
         table = pa.Table.from_arrays(
             [pa.array(c, type=f.type) for c, f in zip(cols, _arrow_schema(), strict=True)],
             schema=_arrow_schema(),
@@ -121,7 +121,7 @@ def _fsync_dir(path: Path) -> None:
 def remove_orphans(root: Path, table: str, registered: set[str]) -> list[str]:
     """Delete temp files and shards the state never committed (left by a kill between rename and commit)."""
     d = root / "data" / table
-    removed = []
+    removed: list[str] = []
     if not d.is_dir():
         return removed
     for p in d.iterdir():

@@ -64,6 +64,7 @@ class LocalTeacherConfig(_TeacherBase):
     max_batch_size: int = Field(default=8, ge=1)
     batch_wait_ms: float = Field(default=20.0, ge=0, description="how long to wait to fill a batch")
     constrained: bool = Field(default=True, description="grammar-constrained JSON when a schema is asked")
+    num_threads: int | None = Field(default=None, ge=1, description="torch CPU threads; default: torch's own")
 
 
 TeacherConfig = Annotated[

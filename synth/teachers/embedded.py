@@ -62,7 +62,7 @@ def embedded_model_path() -> Path:
         model = AutoModelForCausalLM.from_pretrained(src.parent, gguf_file=src.name)
         # The GGUF loader attaches a quantizer that refuses save_pretrained; the weights are already
         # dequantised, so detach it and save a plain checkpoint.
-        model.hf_quantizer = None
+        model.hf_quantizer = None  # type: ignore[assignment]
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
         model.save_pretrained(tmp, safe_serialization=True)

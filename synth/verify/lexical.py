@@ -1,0 +1,253 @@
+"""Lexical comparison of two diagnosis names: normalise, expand abbreviations, then compare token sets.
+
+Normalisation: case, punctuation and hyphens, possessives ("Graves' disease"), articles, simple plurals,
+British spellings (haemorrhage/hemorrhage), a small abbreviation table (MI, COPD, DVT...) and a few word
+synonyms (renal/kidney). Comparison, in order:
+
+- a *conflict* — the names differ in a qualifier that changes the disease (acute/chronic, type 1/type 2,
+  left/right, a different number) — is a definite no;
+- the same token set (any word order) is a match;
+- token-set containment either way is a match when the shorter name has two or more words, or when every
+  extra word of the longer one is a generic qualifier ("acute appendicitis" ⊇ "appendicitis"); a single word
+  inside a longer name of other words ("infarction" in "myocardial infarction") is only *unsure*;
+- any other shared content word is unsure; nothing shared is no.
+
+"Unsure" is where an LLM judge, when configured, decides (synth/verify/verifier.py).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+Outcome = Literal["match", "no_match", "unsure"]
+
+_NON_WORD = re.compile(r"[^a-z0-9]+")
+_POSSESSIVE = re.compile(r"(\w)'s?\b")
+_STOP = frozenset({"a", "an", "the", "of", "with", "and", "in", "to", "due", "from", "by", "on", "s"})
+
+# British → American spellings, applied inside words (symmetrically, so any slight over-reach is harmless).
+_SPELLING = [
+    ("haem", "hem"),
+    ("aemia", "emia"),
+    ("anaem", "anem"),
+    ("oedem", "edem"),
+    ("oesoph", "esoph"),
+    ("ischaem", "ischem"),
+    ("leukaem", "leukem"),
+    ("tumour", "tumor"),
+    ("paed", "ped"),
+    ("faec", "fec"),
+    ("caec", "cec"),
+    ("oestr", "estr"),
+    ("diarrhoea", "diarrhea"),
+    ("sulph", "sulf"),
+]
+
+#: whole-token abbreviations and short names → their expansion (applied before synonyms)
+ABBREVIATIONS: dict[str, str] = {
+    "mi": "myocardial infarction",
+    "ami": "acute myocardial infarction",
+    "stemi": "st elevation myocardial infarction",
+    "nstemi": "non st elevation myocardial infarction",
+    "heart attack": "myocardial infarction",
+    "acs": "acute coronary syndrome",
+    "chf": "congestive heart failure",
+    "hf": "heart failure",
+    "copd": "chronic obstructive pulmonary disease",
+    "dvt": "deep vein thrombosis",
+    "deep venous thrombosis": "deep vein thrombosis",
+    "pe": "pulmonary embolism",
+    "uti": "urinary tract infection",
+    "dka": "diabetic ketoacidosis",
+    "hhs": "hyperosmolar hyperglycemic state",
+    "t1dm": "type 1 diabetes mellitus",
+    "t2dm": "type 2 diabetes mellitus",
+    "dm": "diabetes mellitus",
+    "af": "atrial fibrillation",
+    "afib": "atrial fibrillation",
+    "gerd": "gastroesophageal reflux disease",
+    "gord": "gastroesophageal reflux disease",
+    "cap": "community acquired pneumonia",
+    "tb": "tuberculosis",
+    "sle": "systemic lupus erythematosus",
+    "lupus": "systemic lupus erythematosus",
+    "ra": "rheumatoid arthritis",
+    "ibs": "irritable bowel syndrome",
+    "ibd": "inflammatory bowel disease",
+    "aki": "acute kidney injury",
+    "acute renal failure": "acute kidney injury",
+    "ckd": "chronic kidney disease",
+    "cva": "stroke",
+    "cerebrovascular accident": "stroke",
+    "tia": "transient ischemic attack",
+    "sah": "subarachnoid hemorrhage",
+    "ards": "acute respiratory distress syndrome",
+    "pid": "pelvic inflammatory disease",
+    "bph": "benign prostatic hyperplasia",
+    "ms": "multiple sclerosis",
+    "als": "amyotrophic lateral sclerosis",
+    "gbs": "guillain barre syndrome",
+    "itp": "immune thrombocytopenia",
+    "dic": "disseminated intravascular coagulation",
+    "osa": "obstructive sleep apnea",
+    "pcos": "polycystic ovary syndrome",
+    "htn": "hypertension",
+    "high blood pressure": "hypertension",
+    "cad": "coronary artery disease",
+    "ihd": "ischemic heart disease",
+    "hiv": "human immunodeficiency virus infection",
+    "uri": "upper respiratory tract infection",
+    "urti": "upper respiratory tract infection",
+    "pud": "peptic ulcer disease",
+    "sbo": "small bowel obstruction",
+    "nafld": "nonalcoholic fatty liver disease",
+    "ptx": "pneumothorax",
+    "aaa": "abdominal aortic aneurysm",
+    "bppv": "benign paroxysmal positional vertigo",
+    "flu": "influenza",
+    "kidney stone": "nephrolithiasis",
+    "renal calculus": "nephrolithiasis",
+    "gallstone": "cholelithiasis",
+    "shingles": "herpes zoster",
+    "chickenpox": "varicella",
+    "strep throat": "streptococcal pharyngitis",
+}
+
+# Word-level synonyms (after abbreviations): the left word is read as the right one.
+_SYNONYMS = {
+    "renal": "kidney",
+    "cardiac": "heart",
+    "hepatic": "liver",
+    "venous": "vein",
+    "disorder": "disease",
+    "nonalcoholic": "non alcoholic",
+}
+
+# Words that qualify without changing which disease it is (containment through them is a match).
+GENERIC = frozenset(
+    {"disease", "syndrome", "mellitus", "uncomplicated", "simple", "typical", "infection", "condition"}
+    | {"acute", "severe", "mild", "moderate", "community", "acquired", "episode", "attack", "idiopathic"}
+)
+
+# Mutually exclusive qualifiers: two names using different members of one group are different diseases.
+_EXCLUSIVE = [
+    frozenset({"acute", "chronic", "subacute"}),
+    frozenset({"left", "right", "bilateral"}),
+    frozenset({"benign", "malignant"}),
+    frozenset({"primary", "secondary"}),
+    frozenset({"upper", "lower"}),
+    frozenset({"central", "peripheral"}),
+    frozenset({"systolic", "diastolic"}),
+    frozenset({"obstructive", "restrictive"}),
+    frozenset({"bacterial", "viral", "fungal"}),
+    frozenset({"ischemic", "hemorrhagic"}),
+    frozenset({"stable", "unstable"}),
+    frozenset({"complete", "incomplete", "partial"}),
+    frozenset({"b", "c", "d", "e"}),  # hepatitis B/C/D/E ("a" is dropped as an article)
+]
+_ROMAN = {"i": "1", "ii": "2", "iii": "3", "iv": "4"}
+
+
+def _singular(tok: str) -> str:
+    if len(tok) <= 3 or tok.isdigit():
+        return tok
+    if tok.endswith("ies") and len(tok) > 4:
+        return tok[:-3] + "y"
+    if tok.endswith(("ches", "shes", "xes", "sses")):
+        return tok[:-2]
+    if tok.endswith("s") and not tok.endswith(("ss", "us", "is", "as", "os")):
+        return tok[:-1]
+    return tok
+
+
+def _basic(text: str) -> str:
+    """Lower case, no punctuation or possessives, American spelling, singular words; padded with spaces."""
+    text = _POSSESSIVE.sub(r"\1", text.lower().replace("\u2019", "'"))
+    text = _NON_WORD.sub(" ", text)
+    for uk, us in _SPELLING:
+        text = text.replace(uk, us)
+    return " " + " ".join(_singular(t) for t in text.split()) + " "
+
+
+_ABBREV_NORMALISED: list[tuple[str, str]] = []
+
+
+def _abbreviations() -> list[tuple[str, str]]:
+    # Longest first, so "heart attack" is replaced before any single word inside it.
+    if not _ABBREV_NORMALISED:
+        pairs = [(_basic(k), _basic(v)) for k, v in ABBREVIATIONS.items()]
+        _ABBREV_NORMALISED.extend(sorted(pairs, key=lambda p: -len(p[0])))
+    return _ABBREV_NORMALISED
+
+
+def tokens(text: str) -> list[str]:
+    """Normalised content tokens of a name or a sentence, in order."""
+    text = _basic(text)
+    for short, long in _abbreviations():
+        if short in text:
+            text = text.replace(short, long)
+    out: list[str] = []
+    for raw in text.split():
+        for tok in _SYNONYMS.get(raw, raw).split():
+            tok = _ROMAN.get(tok, tok) if out and out[-1] == "type" else tok
+            if tok not in _STOP:
+                out.append(tok)
+    return out
+
+
+def normalise(text: str) -> str:
+    return " ".join(tokens(text))
+
+
+@dataclass(frozen=True)
+class LexicalResult:
+    outcome: Outcome
+    reason: str
+
+
+def _conflict(a: set[str], b: set[str]) -> str | None:
+    if ("non" in a) != ("non" in b):  # NSTEMI is not STEMI, whatever else they share
+        return "non vs not non"
+    for group in _EXCLUSIVE:
+        ga, gb = a & group, b & group
+        if ga and gb and ga != gb:
+            return f"{'/'.join(sorted(ga))} vs {'/'.join(sorted(gb))}"
+    na, nb = {t for t in a if t.isdigit()}, {t for t in b if t.isdigit()}
+    if na and nb and na != nb:
+        return f"{'/'.join(sorted(na))} vs {'/'.join(sorted(nb))}"
+    return None
+
+
+def compare(predicted: str, gold: str) -> LexicalResult:
+    """Compare one predicted name with one gold name."""
+    a, b = set(tokens(predicted)), set(tokens(gold))
+    if not a or not b:
+        return LexicalResult("no_match", "empty name")
+    conflict = _conflict(a, b)
+    if conflict:
+        return LexicalResult("no_match", f"conflicting qualifier ({conflict})")
+    if a == b:
+        return LexicalResult("match", f"same words as {gold!r}")
+    small, large = (a, b) if len(a) <= len(b) else (b, a)
+    if small <= large:
+        extra = large - small
+        if len(small) >= 2 or extra <= GENERIC:
+            return LexicalResult("match", f"one name contains the other ({gold!r})")
+        return LexicalResult("unsure", f"one word of {gold!r} only")
+    shared = (a & b) - GENERIC
+    if shared:
+        return LexicalResult("unsure", f"shares {', '.join(sorted(shared))} with {gold!r}")
+    return LexicalResult("no_match", f"nothing in common with {gold!r}")
+
+
+_RANK = {"match": 2, "unsure": 1, "no_match": 0}
+
+
+def compare_any(predicted: str, golds: list[str]) -> LexicalResult:
+    """The best comparison of a predicted name against the gold diagnosis and its aliases."""
+    results = [compare(predicted, g) for g in golds if g.strip()]
+    if not results:
+        return LexicalResult("no_match", "no gold name")
+    return max(results, key=lambda r: _RANK[r.outcome])
