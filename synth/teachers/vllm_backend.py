@@ -64,6 +64,8 @@ def _import_vllm() -> Any:
             os.environ.setdefault(key, value)
     # vLLM otherwise reports anonymous usage statistics over the network; a data engine must not phone home.
     os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
+    # vLLM's start-up logs run to hundreds of INFO lines that drown the run's own progress; warnings stay.
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
     try:
         import vllm
     except ImportError as exc:
