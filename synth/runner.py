@@ -142,6 +142,7 @@ class Runner:
         # Python API: a ready backend per teacher name replaces the one the config would build.
         self.backends = backends or {}
         self._last_heartbeat = 0.0
+        self._job_base: tuple[int, int, int] = (0, 0, 0)
 
     # -- set-up shared by run and dry-run --------------------------------------------------------------
     def _open_cache(self) -> RequestCache | None:
@@ -223,7 +224,17 @@ class Runner:
     def _stats_rows(self) -> list[tuple[str, str, str, dict[str, Any]]]:
         return [(t.name, t.kind, t.model, t.stats.as_dict()) for t in self.teachers.values()]
 
+    def _totals(self) -> tuple[int, int, int]:
+        ts = self.teachers.values()
+        return (
+            sum(t.stats.requests for t in ts),
+            sum(t.stats.cache_hits for t in ts),
+            sum(t.stats.prompt_tokens + t.stats.completion_tokens for t in ts),
+        )
+
     def _snapshot(self, job: Job, res: JobResult, in_flight: int, started: float) -> Snapshot:
+        # Rates are per job: count only what this job has sent since it started.
+        requests, hits, tokens = (a - b for a, b in zip(self._totals(), self._job_base, strict=True))
         return Snapshot(
             job=job.name,
             total=job.total(),
@@ -231,14 +242,15 @@ class Runner:
             skipped=res.skipped,
             quarantined=res.quarantined,
             in_flight=in_flight,
-            requests=sum(t.stats.requests for t in self.teachers.values()),
-            cache_hits=sum(t.stats.cache_hits for t in self.teachers.values()),
-            tokens=sum(t.stats.prompt_tokens + t.stats.completion_tokens for t in self.teachers.values()),
+            requests=requests,
+            cache_hits=hits,
+            tokens=tokens,
             failures=Counter(res.failures),
             started=started,
         )
 
     async def _run_job(self, job: Job, ctx: RunContext, state: RunState) -> JobResult:
+        self._job_base = self._totals()
         rc = self.cfg.run
         removed = remove_orphans(self.out, job.table, state.shard_names(job.table))
         if removed:
