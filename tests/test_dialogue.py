@@ -463,7 +463,7 @@ def test_one_real_consultation_with_the_embedded_model(write_config, tmp_path, m
             {
                 "run": {"output": str(out)},
                 "teachers": {
-                    "default": {"backend": "local", "params": {"temperature": 0.7, "max_tokens": 320}}
+                    "default": {"backend": "local", "params": {"temperature": 0.7, "max_tokens": 640}}
                 },
                 "consultations": {
                     "min_turns": 2,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from schemas.case import CaseCard
 from schemas.consultation import DDxItem, FinalDiagnosis, Termination, TerminationReason, Turn
@@ -29,8 +30,13 @@ _FILLER = frozenset(
 )
 
 
-def fact_tokens(text: str) -> set[str]:
-    return {t for t in tokens(text) if t not in _FILLER}
+def fact_tokens(text: str) -> frozenset[str]:
+    return frozenset(t for t in tokens(text) if t not in _FILLER)
+
+
+# A card's fact wordings are tokenised again at every patient turn of every consultation over it; at hundreds
+# of concurrent consultations that was 5-10 % of the event loop's time (docs/benchmarks.md, Consultations).
+_wording_tokens = lru_cache(maxsize=8192)(fact_tokens)
 
 
 def revealed_facts(card: CaseCard, said: str, threshold: float = 0.6) -> list[str]:
@@ -39,7 +45,7 @@ def revealed_facts(card: CaseCard, said: str, threshold: float = 0.6) -> list[st
     out = []
     for f in card.facts:
         for wording in (f.lay_text, f.text):
-            want = fact_tokens(wording or "")
+            want = _wording_tokens(wording or "")
             if want and len(want & have) / len(want) >= threshold:
                 out.append(f.id)
                 break
