@@ -47,10 +47,10 @@ class PromptTemplate:
         return f"{self.id}@v{self.version}:{self.sha256[:16]}"
 
     def render_system(self, **variables: Any) -> str:
-        return _env().from_string(self.system).render(**variables).strip()
+        return _compiled(self.system).render(**variables).strip()
 
     def render_user(self, **variables: Any) -> str:
-        return _env().from_string(self.user).render(**variables).strip()
+        return _compiled(self.user).render(**variables).strip()
 
     def messages(self, **variables: Any) -> list[dict[str, str]]:
         msgs = []
@@ -66,6 +66,13 @@ def _env() -> Any:
     import jinja2
 
     return jinja2.Environment(undefined=jinja2.StrictUndefined, keep_trailing_newline=False, autoescape=False)
+
+
+@lru_cache(maxsize=256)
+def _compiled(source: str) -> Any:
+    # Compiling a Jinja template costs ~1 ms; rendering a compiled one ~20 µs. A consultation renders
+    # every turn, so compile each template text once (measured: compilation was 38% of a run's CPU).
+    return _env().from_string(source)
 
 
 def prompts_root() -> Path:
