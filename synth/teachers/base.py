@@ -38,18 +38,39 @@ class Request:
     schema_name: str | None = None
 
     def to_json(self) -> str:
-        """Canonical form used for cache keys."""
-        return json.dumps(
-            {
-                "messages": list(self.messages),
-                "params": self.params.model_dump(mode="json"),
-                "json_schema": self.json_schema,
-                "schema_name": self.schema_name,
-            },
-            sort_keys=True,
-            separators=(",", ":"),
-            ensure_ascii=False,
+        """Canonical form used for cache keys (the same bytes as json.dumps(..., sort_keys=True))."""
+        return (
+            '{"json_schema":'
+            + _encoded_schema(self.json_schema)
+            + ',"messages":'
+            + _dumps(list(self.messages))
+            + ',"params":'
+            + _dumps(self.params.model_dump(mode="json"))
+            + ',"schema_name":'
+            + _dumps(self.schema_name)
+            + "}"
         )
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+# A response schema is one dict per response model, sent with every request: encode it once.
+# The dict is kept alongside its encoding so its id() cannot be reused by another object.
+_SCHEMA_JSON: dict[int, tuple[dict[str, Any], str]] = {}
+
+
+def _encoded_schema(schema: dict[str, Any] | None) -> str:
+    if schema is None:
+        return "null"
+    hit = _SCHEMA_JSON.get(id(schema))
+    if hit is not None and hit[0] is schema:
+        return hit[1]
+    enc = _dumps(schema)
+    if len(_SCHEMA_JSON) < 4096:
+        _SCHEMA_JSON[id(schema)] = (schema, enc)
+    return enc
 
 
 FinishReason = Literal["stop", "length", "content_filter", "refusal", "tool_calls", "error", "unknown"]

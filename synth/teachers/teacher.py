@@ -133,7 +133,8 @@ class Teacher:
         try:
             while True:
                 request = self.request_for(msgs, params, response_format)
-                raw, hit = await self._generate(request, tag)
+                key = self.key_for(request, tag) if self.cache is not None else None
+                raw, hit = await self._generate(request, tag, key)
                 raws.append(raw)
                 hits.append(hit)
                 if raw.refusal or raw.finish_reason in ("content_filter", "refusal"):
@@ -169,7 +170,7 @@ class Teacher:
                     continue
                 if self.cache is not None:
                     self.cache.put_parsed(
-                        self.key_for(request, tag), response_format.__name__, parsed.model_dump_json()
+                        key or self.key_for(request, tag), response_format.__name__, parsed.model_dump_json()
                     )
                 return self._completion(raws, hits, parsed, t0)
         except TeacherError as e:
@@ -195,8 +196,7 @@ class Teacher:
             raws=raws,
         )
 
-    async def _generate(self, request: Request, tag: str) -> tuple[RawCompletion, bool]:
-        key = self.key_for(request, tag) if self.cache is not None else None
+    async def _generate(self, request: Request, tag: str, key: str | None) -> tuple[RawCompletion, bool]:
         if key is not None and self.cache is not None:
             cached = self.cache.get(key)
             if cached is not None:
