@@ -22,8 +22,6 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel, Field
 
-pytest.importorskip("vllm")
-
 from synth.teachers.base import Request, SamplingParams
 from synth.teachers.config import OpenAITeacherConfig
 from synth.teachers.embedded import embedded_model_path

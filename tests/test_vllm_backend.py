@@ -12,8 +12,6 @@ import pytest
 import pytest_asyncio
 from pydantic import BaseModel, Field
 
-pytest.importorskip("vllm")
-
 from synth.teachers.base import Request, SamplingParams
 from synth.teachers.config import VLLMTeacherConfig
 from synth.teachers.embedded import EMBEDDED_MODEL_ID
