@@ -38,6 +38,8 @@ if str(ROOT) not in sys.path:  # run as a script from a checkout: make `synth` a
 
 from pydantic import BaseModel, Field  # noqa: E402
 
+from benchmarks._procs import pin, proc_cpu_s  # noqa: E402
+
 CLIENTS = ["engine-backend", "engine-teacher", "engine-cached", "engine-sdk", "bare-sdk", "bare-aiohttp"]
 MODEL = "stub-model"
 MAX_TOKENS = 256
@@ -208,16 +210,6 @@ async def _run_client(client: str, url: str, n: int, concurrency: int) -> dict[s
 # -- the orchestrator ------------------------------------------------------------------------------------------
 
 
-def _pin(pid: int, core: int | None) -> None:
-    if core is not None and hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(pid, {core})
-
-
-def _proc_cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--requests", type=int, default=2000)
@@ -255,7 +247,7 @@ def main() -> None:
     )
     rows: list[dict[str, Any]] = []
     try:
-        _pin(server.pid, server_core)
+        pin(server.pid, server_core)
         assert server.stdout is not None
         url = server.stdout.readline().strip()
         assert url.startswith("http://127.0.0.1:"), f"stub server did not start: {url!r}"
@@ -263,19 +255,19 @@ def main() -> None:
         # Repeats interleave whole passes, so a burst of outside load hits one pass, not one client.
         cells = [(int(c), client) for c in args.concurrency.split(",") for client in args.clients.split(",")]
         for _, (conc, client) in itertools.product(range(args.repeat), cells):
-            cpu0 = _proc_cpu_s(server.pid)
+            cpu0 = proc_cpu_s(server.pid)
             sizes = ["--requests", str(args.requests), "--concurrency", str(conc)]
             worker = subprocess.Popen(
                 [sys.executable, __file__, "--worker", client, "--url", url, *sizes],
                 cwd=ROOT,
                 stdout=subprocess.PIPE,
                 text=True,
-                preexec_fn=(lambda: _pin(0, client_core)) if client_core is not None else None,
+                preexec_fn=(lambda: pin(0, client_core)) if client_core is not None else None,
             )
             out, _ = worker.communicate(timeout=600)
             assert worker.returncode == 0, f"{client} at {conc} failed"
             row = json.loads(out.strip().splitlines()[-1])
-            row["server_cpu_pct"] = 100 * (_proc_cpu_s(server.pid) - cpu0) / row["wall_s"]
+            row["server_cpu_pct"] = 100 * (proc_cpu_s(server.pid) - cpu0) / row["wall_s"]
             rows.append(row)
             print(
                 f"{client:>15} c={conc:<4} {row['rps']:7.0f} req/s  {row['cpu_ms_per_req']:.2f} ms CPU/req  "

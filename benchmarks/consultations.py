@@ -46,21 +46,13 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from a checkout: make `synth` and `tests` importable
     sys.path.insert(0, str(ROOT))
 
+from benchmarks._procs import pin, proc_cpu_s  # noqa: E402
+
 RESULTS = ROOT / "benchmarks" / "results"
 
 
 def _load() -> str:
     return " / ".join(f"{x:.1f}" for x in os.getloadavg())
-
-
-def _pin(pid: int, core: int | None) -> None:
-    if core is not None and hasattr(os, "sched_setaffinity"):
-        os.sched_setaffinity(pid, {core})
-
-
-def _proc_cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def _pct(values: Sequence[float], q: float) -> float:
@@ -176,7 +168,7 @@ def throughput(args: argparse.Namespace) -> dict[str, Any]:
     samples: list[tuple[float, int]] = []
     stop = threading.Event()
     try:
-        _pin(server.pid, server_core)
+        pin(server.pid, server_core)
         assert server.stdout is not None
         url = server.stdout.readline().strip()
         assert url.startswith("http://127.0.0.1:"), f"stub server did not start: {url!r}"
@@ -193,16 +185,16 @@ def throughput(args: argparse.Namespace) -> dict[str, Any]:
             RESULTS.mkdir(parents=True, exist_ok=True)
             spy = [py_spy, "record", "--idle", "--format", "raw", "--rate", "100", "-o", str(profile), "--"]
             cmd = [*spy, *cmd]
-        cpu0 = _proc_cpu_s(server.pid)
+        cpu0 = proc_cpu_s(server.pid)
         worker = subprocess.Popen(
             cmd,
             cwd=ROOT,
             stdout=subprocess.PIPE,
             text=True,
-            preexec_fn=(lambda: _pin(0, client_core)) if client_core is not None else None,
+            preexec_fn=(lambda: pin(0, client_core)) if client_core is not None else None,
         )
         out, _ = worker.communicate(timeout=900)
-        server_cpu = _proc_cpu_s(server.pid) - cpu0
+        server_cpu = proc_cpu_s(server.pid) - cpu0
         assert worker.returncode == 0, "the consultation run failed"
         # py-spy, when profiling, prints its own lines after the result.
         row = json.loads([ln for ln in out.splitlines() if ln.startswith("{")][-1])
