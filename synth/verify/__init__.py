@@ -1,19 +1,62 @@
 """Verification of answers against hidden ground truth: lexical matching first, an optional LLM judge second.
 
 Shared by the consultation simulator (a final diagnosis against the case's answer) and the verifiable-problems
-generator (a free-text answer against its short ground truth).
+generator (a free-text answer against its short ground truth). Names load on first use, so importing the
+`synth verify` command (synth/verify/verify_cli.py) keeps `synth --help` instant.
 """
 
-from synth.verify.lexical import LexicalResult, compare, compare_any, normalise, tokens
-from synth.verify.verifier import Verdict, verify_diagnosis, verify_lexical
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from synth.verify.answer import compare_answer, normalise_answer
+    from synth.verify.lexical import LexicalResult, compare, compare_any, normalise, tokens
+    from synth.verify.verifier import (
+        AnswerVerdict,
+        Verdict,
+        verify_answer,
+        verify_answer_lexical,
+        verify_diagnosis,
+        verify_lexical,
+    )
+
+_WHERE = {
+    "compare_answer": "answer",
+    "normalise_answer": "answer",
+    "LexicalResult": "lexical",
+    "compare": "lexical",
+    "compare_any": "lexical",
+    "normalise": "lexical",
+    "tokens": "lexical",
+    "AnswerVerdict": "verifier",
+    "Verdict": "verifier",
+    "verify_answer": "verifier",
+    "verify_answer_lexical": "verifier",
+    "verify_diagnosis": "verifier",
+    "verify_lexical": "verifier",
+}
 
 __all__ = [
+    "AnswerVerdict",
     "LexicalResult",
     "Verdict",
     "compare",
+    "compare_answer",
     "compare_any",
     "normalise",
+    "normalise_answer",
     "tokens",
+    "verify_answer",
+    "verify_answer_lexical",
     "verify_diagnosis",
     "verify_lexical",
 ]
+assert sorted(__all__) == sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'synth.verify' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"synth.verify.{_WHERE[name]}"), name)

@@ -1,4 +1,7 @@
-"""The LLM judge: asked only when the lexical stage cannot say yes, and only when a judge teacher is configured."""
+"""The LLM judge: asked only when the lexical stage cannot decide, and only when a judge teacher is configured.
+
+Two templates: diagnosis_judge (consultations: a diagnosis name) and answer_judge (any short answer).
+"""
 
 from __future__ import annotations
 
@@ -30,3 +33,21 @@ async def judge_diagnosis(
     c = await teacher.complete(msgs, params, JudgeVerdict, tag=template.tag)
     assert isinstance(c.parsed, JudgeVerdict)
     return c.parsed, call_record("diagnosis_judge", c, template.ref, params)
+
+
+async def judge_answer(
+    teacher: Teacher,
+    candidate: str,
+    reference: str,
+    aliases: list[str],
+    *,
+    question: str | None = None,
+    seed: int | None = None,
+) -> tuple[JudgeVerdict, TeacherCall]:
+    """The general judge: any short medical answer (drug, test, number with units...) against its reference."""
+    template = load_template("answer_judge")
+    params = teacher.params.model_copy(update={"temperature": 0.0, "max_tokens": 200, "seed": seed})
+    msgs = template.messages(candidate=candidate, reference=reference, aliases=aliases, question=question)
+    c = await teacher.complete(msgs, params, JudgeVerdict, tag=template.tag)
+    assert isinstance(c.parsed, JudgeVerdict)
+    return c.parsed, call_record("answer_judge", c, template.ref, params)

@@ -146,6 +146,25 @@ _EXCLUSIVE = [
     frozenset({"stable", "unstable"}),
     frozenset({"complete", "incomplete", "partial"}),
     frozenset({"b", "c", "d", "e"}),  # hepatitis B/C/D/E ("a" is dropped as an article)
+    frozenset({"anterior", "posterior"}),
+    frozenset({"superior", "inferior"}),
+    frozenset({"medial", "lateral"}),
+    frozenset({"proximal", "distal"}),
+    frozenset({"internal", "external"}),
+    frozenset({"ascending", "descending"}),
+    frozenset({"positive", "negative"}),
+    frozenset({"resistant", "sensitive"}),
+    frozenset({"aerobic", "anaerobic"}),
+    frozenset({"agonist", "antagonist"}),
+    frozenset({"inhibitor", "activator", "inducer"}),
+    frozenset({"increased", "decreased"}),
+    frozenset({"high", "low"}),
+    frozenset({"dominant", "recessive"}),
+    frozenset({"alpha", "beta", "gamma", "delta"}),
+    frozenset({"major", "minor"}),
+    frozenset({"early", "late"}),
+    frozenset({"first", "second", "third"}),
+    frozenset({"oral", "intravenous", "intramuscular", "subcutaneous", "topical", "inhaled", "rectal"}),
 ]
 _ROMAN = {"i": "1", "ii": "2", "iii": "3", "iv": "4"}
 
@@ -182,10 +201,13 @@ def _abbreviations() -> list[tuple[str, str]]:
     return _ABBREV_NORMALISED
 
 
-def tokens(text: str) -> list[str]:
-    """Normalised content tokens of a name or a sentence, in order."""
+def tokens(text: str, extra: list[tuple[str, str]] | None = None) -> list[str]:
+    """Normalised content tokens of a name or a sentence, in order.
+
+    `extra`: more (short, long) pairs, already `_basic`-normalised, expanded before the diagnosis table.
+    """
     text = _basic(text)
-    for short, long in _abbreviations():
+    for short, long in [*(extra or []), *_abbreviations()]:
         if short in text:
             text = text.replace(short, long)
     out: list[str] = []
@@ -222,7 +244,26 @@ def _conflict(a: set[str], b: set[str]) -> str | None:
 
 def compare(predicted: str, gold: str) -> LexicalResult:
     """Compare one predicted name with one gold name."""
-    a, b = set(tokens(predicted)), set(tokens(gold))
+    return compare_tokens(tokens(predicted), tokens(gold), gold)
+
+
+def compare_tokens(
+    predicted: list[str],
+    gold_tokens: list[str],
+    gold: str,
+    *,
+    strict: bool = False,
+    generic: frozenset[str] = GENERIC,
+) -> LexicalResult:
+    """Compare two normalised token lists (`gold` is the gold name as written, for the reason).
+
+    strict: a prediction that is *broader* than the gold (misses some of its words) matches only when every
+    missing word is generic, or when it keeps at least two words and half of the gold's and drops no number,
+    negation or exclusive qualifier — "ectopic pregnancy" answers "tubal ectopic pregnancy", "diabetes
+    mellitus" does not answer "type 2 diabetes mellitus" and "Staphylococcus aureus" not "methicillin-resistant
+    Staphylococcus aureus".
+    """
+    a, b = set(predicted), set(gold_tokens)
     if not a or not b:
         return LexicalResult("no_match", "empty name")
     conflict = _conflict(a, b)
@@ -230,13 +271,22 @@ def compare(predicted: str, gold: str) -> LexicalResult:
         return LexicalResult("no_match", f"conflicting qualifier ({conflict})")
     if a == b:
         return LexicalResult("match", f"same words as {gold!r}")
+    if strict and a < b:
+        missing = b - a
+        if missing <= generic:
+            return LexicalResult("match", f"the same apart from generic words ({gold!r})")
+        content = a - generic
+        decisive = {t for t in missing if t.isdigit() or t == "non" or any(t in g for g in _EXCLUSIVE)}
+        if len(content) >= 2 and 2 * len(content) >= len(b - generic) and not decisive:
+            return LexicalResult("match", f"most of {gold!r} (without {', '.join(sorted(missing))})")
+        return LexicalResult("unsure", f"broader than {gold!r} (lacks {', '.join(sorted(missing))})")
     small, large = (a, b) if len(a) <= len(b) else (b, a)
     if small <= large:
         extra = large - small
-        if len(small) >= 2 or extra <= GENERIC:
+        if len(small) >= 2 or extra <= generic:
             return LexicalResult("match", f"one name contains the other ({gold!r})")
         return LexicalResult("unsure", f"one word of {gold!r} only")
-    shared = (a & b) - GENERIC
+    shared = (a & b) - generic
     if shared:
         return LexicalResult("unsure", f"shares {', '.join(sorted(shared))} with {gold!r}")
     return LexicalResult("no_match", f"nothing in common with {gold!r}")
