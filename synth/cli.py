@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from synth.cases.cases_cli import cases_app
+from synth.verify.verify_cli import verify_command
 
 app = typer.Typer(
     name="synth",
@@ -24,6 +25,7 @@ cache_app = typer.Typer(help="The request cache.", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
 app.add_typer(cache_app, name="cache")
 app.add_typer(cases_app, name="cases")
+app.command("verify")(verify_command)
 
 
 def _fail(msg: str, code: int = 2) -> None:
@@ -82,20 +84,28 @@ def run(
     except ValueError as e:
         _fail(f"{config}: {e}")
     if not jobs:
-        _fail(f"{config}: no job configured (add a `cases:` section)")
+        _fail(
+            f"{config}: no job configured (add a `cases:`, `consultations:`, `problems:` or "
+            "`reasoning:` section)"
+        )
     runner = Runner(
         cfg,
         use_cache=not no_cache,
         retry_quarantined=retry_quarantined,
         display=make_display(force_plain=plain),
     )
+    from synth.problems.source import SourceError
+
     if dry_run:
-        _print_estimates(runner.estimate(jobs), cfg)
+        try:
+            _print_estimates(runner.estimate(jobs), cfg)
+        except SourceError as e:
+            _fail(f"error: {e}")
         return
     try:
         result = asyncio.run(runner.run(jobs))
-    except RunLocked as e:
-        _fail(str(e))
+    except (RunLocked, SourceError) as e:
+        _fail(f"error: {e}" if isinstance(e, SourceError) else str(e))
     except KeyboardInterrupt:
         typer.echo(
             f"interrupted; finished items are kept. Run the same command again to resume ({cfg.run.output}).",
@@ -103,6 +113,15 @@ def run(
         )
         raise typer.Exit(130) from None
     _print_result(result)
+    if any(j.job == "reasoning" for j in result.jobs):
+        from synth.problems.views import write_views
+
+        counts = write_views(result.output)
+        typer.echo(f"  views:      {result.output / 'views'} ({_counts(counts)})")
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{k}: {v}" for k, v in counts.items())
 
 
 def _print_estimates(estimates: list[Any], cfg: Any) -> None:
@@ -157,6 +176,25 @@ def status(
         typer.echo(json.dumps(st, indent=2, default=str))
     else:
         render_status(st)
+
+
+@app.command()
+def views(
+    out: Annotated[Path, typer.Argument(help="output folder of a run")],
+    label_hinted: Annotated[
+        bool,
+        typer.Option(
+            "--label-hinted", help="put label-hinted fallback traces into SFT (flagged by their id)"
+        ),
+    ] = False,
+) -> None:
+    """Rebuild the training views (views/sft.jsonl, dpo.jsonl, rl.jsonl) from a run's problems and traces."""
+    from synth.problems.views import write_views
+
+    if not (out / "data").is_dir():
+        _fail(f"{out}: not a run output folder (no data/)")
+    counts = write_views(out, label_hinted=label_hinted)
+    typer.echo(f"{out / 'views'}: {_counts(counts)}")
 
 
 @schema_app.command("export")

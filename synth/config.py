@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from synth.cases.config import CasesConfig
 from synth.dialogue.config import ConsultationsConfig, ImportedCases
+from synth.problems.config import MCQSource, ProblemsConfig, ReasoningConfig
 from synth.teachers.config import LocalTeacherConfig, TeacherConfig
 
 
@@ -53,6 +54,8 @@ class RunConfig(BaseModel):
     teachers: dict[str, TeacherConfig] = Field(default_factory=_default_teachers)
     cases: CasesConfig | None = None
     consultations: ConsultationsConfig | None = None
+    problems: ProblemsConfig | None = None
+    reasoning: ReasoningConfig | None = None
 
     @model_validator(mode="after")
     def _teachers_exist(self) -> RunConfig:
@@ -72,6 +75,10 @@ class RunConfig(BaseModel):
                 refs.append(("cases.synthesize.judge", self.cases.synthesize.judge))
         if self.consultations:
             refs += self.consultations.teacher_refs()
+        if self.problems:
+            refs += self.problems.teacher_refs()
+        if self.reasoning:
+            refs += self.reasoning.teacher_refs()
         return refs
 
     def public_dict(self) -> dict[str, Any]:
@@ -178,4 +185,13 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ru
         imported = cfg.consultations.cases
         if not imported.path.is_absolute():
             imported.path = (path.parent / imported.path).resolve()
+    if cfg.problems and isinstance(cfg.problems.source, MCQSource):
+        src = cfg.problems.source
+        if not src.path.is_absolute():
+            src.path = (path.parent / src.path).resolve()
+        if not src.path.exists():
+            raise ConfigError(f"{path}: problems.source.path: {src.path} does not exist")
+    imported_cases = cfg.consultations.cases if cfg.consultations else None
+    if isinstance(imported_cases, ImportedCases) and not imported_cases.path.exists():
+        raise ConfigError(f"{path}: consultations.cases.import: {imported_cases.path} does not exist")
     return cfg

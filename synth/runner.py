@@ -72,6 +72,17 @@ def build_jobs(cfg: RunConfig) -> list[Job]:
 
         # After case synthesis: with `cases: from_run` it consults on the cards that job wrote.
         jobs.append(ConsultationJob(cfg.consultations, cfg.run.seed, cfg.run.output))
+    problems = None
+    if cfg.problems:
+        from synth.problems.job import ProblemJob
+
+        problems = ProblemJob(cfg.problems, cfg.run.seed)
+        jobs.append(problems)
+    if cfg.reasoning:
+        from synth.problems.job import ReasoningJob
+
+        # After the problems job: it searches a chain for every problem in the output folder.
+        jobs.append(ReasoningJob(cfg.reasoning, cfg.run.seed, cfg.run.output, upstream=problems))
     return jobs
 
 

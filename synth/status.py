@@ -50,6 +50,11 @@ def collect_status(out: Path) -> dict[str, Any]:
             from synth.dialogue.report import consultation_report
 
             consultations = consultation_report(out)
+        reasoning = None
+        if (out / "data" / "problems").is_dir() or (out / "data" / "reasoning").is_dir():
+            from synth.problems.report import reasoning_report
+
+            reasoning = reasoning_report(out)
         return {
             "output": str(out),
             "running": {"pid": pid, "progress": progress} if pid is not None else None,
@@ -72,6 +77,7 @@ def collect_status(out: Path) -> dict[str, Any]:
                 {"teacher": t, "backend": b, "model": m, **s} for t, b, m, s in state.teacher_totals()
             ],
             "consultations": consultations,
+            "reasoning": reasoning,
         }
     finally:
         state.close()
@@ -148,3 +154,7 @@ def render_status(st: dict[str, Any]) -> None:
         from synth.dialogue.report import render_consultation_report
 
         render_consultation_report(st["consultations"], c)
+    if st.get("reasoning"):
+        from synth.problems.report import render_reasoning_report
+
+        render_reasoning_report(st["reasoning"], c)

@@ -411,6 +411,11 @@ def test_config_reports_missing_teachers_and_bad_budgets(write_config, tmp_path)
         load_config(write_config({**base, "consultations": {"patient": "nope"}}))
     with pytest.raises(ConfigError, match="min_turns"):
         load_config(write_config({**base, "consultations": {"min_turns": 9, "max_turns": 3}}))
+    imported = {"consultations": {"cases": {"import": "data/x.jsonl", "format": "medqa"}}}
+    with pytest.raises(ConfigError, match=r"consultations\.cases\.import: .*x\.jsonl does not exist"):
+        load_config(write_config({**base, **imported}))
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "x.jsonl").write_text("")
     cfg = load_config(
         write_config({**base, "consultations": {"cases": {"import": "data/x.jsonl", "format": "medqa"}}})
     )

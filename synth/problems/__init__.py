@@ -1,0 +1,1 @@
+"""Verifiable problems (after HuatuoGPT-o1): MCQ sources, screens, reasoning search, training views."""
