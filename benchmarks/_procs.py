@@ -1,7 +1,9 @@
-"""Helpers shared by the benchmark scripts: pin a process to a core, read a process's CPU time."""
+"""Helpers shared by the benchmark scripts: pin a process to a core, read a process's CPU time, summarise a
+py-spy profile."""
 
 from __future__ import annotations
 
+import collections
 import os
 from pathlib import Path
 
@@ -15,3 +17,37 @@ def proc_cpu_s(pid: int) -> float:
     """User + system CPU seconds of a process (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def summarise_profile(path: Path, top: int = 25) -> dict[str, list[tuple[str, float]]]:
+    """From py-spy's raw (collapsed) stacks of the event loop (the thread that runs the consultations; the cache
+    writer thread is left out): the share of its samples per leaf function and per frame anywhere on the stack
+    (inclusive). Sampled with --idle, so time the loop spends waiting shows up as `select`."""
+    leaf: collections.Counter[str] = collections.Counter()
+    inclusive: collections.Counter[str] = collections.Counter()
+    total = 0
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not count.isdigit():
+            continue
+        n = int(count)
+        frames = [f.strip() for f in stack.split(";") if f.strip()]
+        if not any(f.startswith("BaseEventLoop.run_forever") for f in frames):
+            continue
+        total += n
+        leaf[_short(frames[-1])] += n
+        # The frames above the loop's callbacks are on every stack: they say nothing.
+        for f in {_short(f) for f in frames if "asyncio/" not in f and "consultations.py" not in f}:
+            inclusive[f] += n
+
+    def share(c: collections.Counter[str]) -> list[tuple[str, float]]:
+        return [(k, round(100 * v / max(1, total), 1)) for k, v in c.most_common(top)]
+
+    return {"leaf_pct": share(leaf), "inclusive_pct": share(inclusive), "samples": [("total", total)]}
+
+
+def _short(frame: str) -> str:
+    # "func (path/to/module.py:123)" -> "func (module.py)": lines differ within one function.
+    name, _, where = frame.partition(" (")
+    where = where.rstrip(")").rsplit(":", 1)[0]
+    return f"{name} ({'/'.join(Path(where).parts[-2:])})" if where else name

@@ -8,6 +8,8 @@ throughput  The OpenAI-compatible stub (tests/servers/openai_stub.py) runs in it
             shipped seed cases at run concurrency 256. Turns are sequential inside a consultation, so the server
             sees at most one request per consultation in flight: the stub's in-flight count, sampled every 100 ms,
             shows whether the engine keeps the server saturated (in-flight ≈ concurrency) or is the bottleneck.
+            `--latency-ms 100,250,500,1000,2000` runs the same workload once per latency (a fresh stub each) and
+            adds a sweep table: the latency from which the engine keeps the server saturated.
             `--profile` samples the run with py-spy (pip install py-spy) and lists where its time goes.
 
 prefix      The `vllm` backend in this process (embedded model, enforce_eager), a few consultations, every
@@ -15,7 +17,8 @@ prefix      The `vllm` backend in this process (embedded model, enforce_eager), 
             served from vLLM's prefix cache (RawCompletion.cached_prompt_tokens).
 
 Run from the repository root:
-    python benchmarks/consultations.py throughput [--per-case 8] [--concurrency 256] [--profile]
+    python benchmarks/consultations.py throughput [--per-case 8] [--concurrency 256] [--latency-ms 100[,250,...]]
+                                                  [--profile]
     python benchmarks/consultations.py prefix [--cases 4] [--min-turns 4] [--max-turns 6]
     python benchmarks/consultations.py all
 Each prints a Markdown table and writes it, with the raw JSON, to benchmarks/results/.
@@ -25,7 +28,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import collections
 import hashlib
 import json
 import os
@@ -46,7 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from a checkout: make `synth` and `tests` importable
     sys.path.insert(0, str(ROOT))
 
-from benchmarks._procs import pin, proc_cpu_s  # noqa: E402
+from benchmarks._procs import pin, proc_cpu_s, summarise_profile  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results"
 
@@ -147,25 +149,29 @@ async def _throughput_run(args: argparse.Namespace) -> dict[str, Any]:
 # -- throughput: the orchestrator ------------------------------------------------------------------------------
 
 
-def _sample_stats(base: str, stop: threading.Event, samples: list[tuple[float, int]], every_s: float) -> None:
+def _sample_stats(
+    base: str, stop: threading.Event, samples: list[tuple[float, int, int]], every_s: float
+) -> None:
     url = base.rsplit("/v1", 1)[0] + "/stats"
     while not stop.is_set():
         try:
             with urllib.request.urlopen(url, timeout=5) as resp:
-                samples.append((time.time(), int(json.load(resp)["in_flight"])))
+                stats = json.load(resp)
+                samples.append((time.time(), int(stats["in_flight"]), int(stats["total"])))
         except OSError:
             pass
         stop.wait(every_s)
 
 
-def throughput(args: argparse.Namespace) -> dict[str, Any]:
+def throughput_once(args: argparse.Namespace, latency_ms: float) -> dict[str, Any]:
+    """One run against a fresh stub answering after `latency_ms`: the row of results."""
     cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
     server_core, client_core = (cores[0], cores[1]) if len(cores) >= 2 else (None, None)
     load_before = _load()
     stub_cmd = [sys.executable, "-m", "tests.servers.openai_stub", "--port", "0"]
-    stub_cmd += ["--latency-ms", str(args.latency_ms), "--max-lifetime-s", "1200"]
+    stub_cmd += ["--latency-ms", str(latency_ms), "--max-lifetime-s", "1200"]
     server = subprocess.Popen(stub_cmd, cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    samples: list[tuple[float, int]] = []
+    samples: list[tuple[float, int, int]] = []
     stop = threading.Event()
     try:
         pin(server.pid, server_core)
@@ -203,64 +209,50 @@ def throughput(args: argparse.Namespace) -> dict[str, Any]:
         server.kill()
         server.wait()
     row["server_cpu_pct"] = 100 * server_cpu / row["wall_s"]
-    window = [n for t, n in samples if row["t_start"] <= t <= row["t_end"]]
-    full = [n for t, n in samples if row["t_start"] <= t <= row["t_last_drawn"]]
+    window = [n for t, n, _ in samples if row["t_start"] <= t <= row["t_end"]]
+    full = [n for t, n, _ in samples if row["t_start"] <= t <= row["t_last_drawn"]]
+    # The server's request rate before the run starts to drain: the steady state, free of the final tail.
+    counts = [(t, total) for t, _, total in samples if row["t_start"] <= t <= row["t_last_drawn"]]
+    rps = (counts[-1][1] - counts[0][1]) / (counts[-1][0] - counts[0][0]) if len(counts) > 1 else float("nan")
     mean = lambda v: statistics.fmean(v) if v else float("nan")  # noqa: E731
     row["in_flight"] = {
         **{"samples": len(window), "mean": mean(window), "p50": _pct(window, 0.5), "p90": _pct(window, 0.9)},
         **{"max": max(window, default=0), "full_phase_samples": len(full)},
-        **{"full_phase_mean": mean(full), "full_phase_p50": _pct(full, 0.5)},
+        **{
+            "full_phase_mean": mean(full),
+            "full_phase_p50": _pct(full, 0.5),
+            "full_phase_p90": _pct(full, 0.9),
+            "full_phase_rps": rps,
+        },
     }
-    row.update(
-        {k: getattr(args, k) for k in ("concurrency", "latency_ms", "per_case", "min_turns", "max_turns")}
-    )
+    row.update({k: getattr(args, k) for k in ("concurrency", "per_case", "min_turns", "max_turns")})
+    row["latency_ms"] = latency_ms
     row.update(load_before=load_before, load_after=_load(), profile=str(profile) if profile else None)
     if profile is not None and profile.exists():
         row["profile_top"] = summarise_profile(profile)
-    table = render_throughput(row)
-    print("\n" + table)
-    print(f"raw results: {_write('consultations-throughput', table, row)}", file=sys.stderr)
     return row
 
 
-def summarise_profile(path: Path, top: int = 25) -> dict[str, list[tuple[str, float]]]:
-    """From py-spy's raw (collapsed) stacks of the event loop (the thread that runs the consultations; the cache
-    writer thread is left out): the share of its samples per leaf function and per frame anywhere on the stack
-    (inclusive). Sampled with --idle, so time the loop spends waiting shows up as `select`."""
-    leaf: collections.Counter[str] = collections.Counter()
-    inclusive: collections.Counter[str] = collections.Counter()
-    total = 0
-    for line in path.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if not count.isdigit():
-            continue
-        n = int(count)
-        frames = [f.strip() for f in stack.split(";") if f.strip()]
-        if not any(f.startswith("BaseEventLoop.run_forever") for f in frames):
-            continue
-        total += n
-        leaf[_short(frames[-1])] += n
-        # The frames above the loop's callbacks are on every stack: they say nothing.
-        for f in {_short(f) for f in frames if "asyncio/" not in f and "consultations.py" not in f}:
-            inclusive[f] += n
-
-    def share(c: collections.Counter[str]) -> list[tuple[str, float]]:
-        return [(k, round(100 * v / max(1, total), 1)) for k, v in c.most_common(top)]
-
-    return {"leaf_pct": share(leaf), "inclusive_pct": share(inclusive), "samples": [("total", total)]}
-
-
-def _short(frame: str) -> str:
-    # "func (path/to/module.py:123)" -> "func (module.py)": lines differ within one function.
-    name, _, where = frame.partition(" (")
-    where = where.rstrip(")").rsplit(":", 1)[0]
-    return f"{name} ({'/'.join(Path(where).parts[-2:])})" if where else name
+def throughput(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """One run per latency in `--latency-ms` (a comma-separated list), the same workload each time."""
+    rows = []
+    for latency_ms in [float(x) for x in str(args.latency_ms).split(",") if x.strip()]:
+        row = throughput_once(args, latency_ms)
+        print("\n" + render_throughput(row), flush=True)
+        rows.append(row)
+    table = "\n".join(render_throughput(r) for r in rows)
+    if len(rows) > 1:
+        table = render_sweep(rows) + "\n" + table
+        print("\n" + render_sweep(rows))
+    raw: dict[str, Any] = rows[0] if len(rows) == 1 else {"runs": rows}
+    print(f"raw results: {_write('consultations-throughput', table, raw)}", file=sys.stderr)
+    return rows
 
 
 def render_throughput(r: dict[str, Any]) -> str:
     inf = r["in_flight"]
     per_consultation = r["requests"] / max(1, r["done"] + r["quarantined"])
-    ideal_cpm = 60 * r["concurrency"] / (per_consultation * r["latency_ms"] / 1000)
+    ideal_cpm = 60 * r["concurrency"] / max(1e-9, per_consultation * r["latency_ms"] / 1000)
     lines = [
         f"{r['consultations']} consultations (shipped seed cases × {r['per_case']}, min_turns {r['min_turns']}, "
         f"max_turns {r['max_turns']}), openai backend, run concurrency {r['concurrency']}, stub latency "
@@ -280,7 +272,8 @@ def render_throughput(r: dict[str, Any]) -> str:
         f"| whole run | {inf['samples']} | {inf['mean']:.0f} | {inf['p50']:.0f} | {inf['p90']:.0f} "
         f"| {inf['max']} | {inf['mean'] / r['concurrency']:.2f} |",
         f"| until the last consultation started | {inf['full_phase_samples']} | {inf['full_phase_mean']:.0f} "
-        f"| {inf['full_phase_p50']:.0f} | – | – | {inf['full_phase_mean'] / r['concurrency']:.2f} |"
+        f"| {inf['full_phase_p50']:.0f} | {inf.get('full_phase_p90', float('nan')):.0f} | – "
+        f"| {inf['full_phase_mean'] / r['concurrency']:.2f} |"
         if inf["full_phase_samples"]
         else "| until the last consultation started | 0 | – | – | – | – | – |",
     ]
@@ -289,6 +282,42 @@ def render_throughput(r: dict[str, Any]) -> str:
     if r.get("profile_top"):
         lines += ["", "| where the run's time goes (py-spy, inclusive % of samples) | % |", "|---|---:|"]
         lines += [f"| `{k}` | {v} |" for k, v in r["profile_top"]["inclusive_pct"]]
+    return "\n".join(lines) + "\n"
+
+
+def render_sweep(rows: list[dict[str, Any]]) -> str:
+    """One line per latency: where the engine keeps the server saturated and where its CPU is the limit."""
+    r0 = rows[0]
+    lines = [
+        f"Latency sweep: {r0['consultations']} consultations (seed cases × {r0['per_case']}, min_turns "
+        f"{r0['min_turns']}, max_turns {r0['max_turns']}) at run concurrency {r0['concurrency']}, one run per "
+        "stub latency; in-flight is the stub's count until the last consultation started.",
+        "",
+        "| stub latency ms | wall s | consultations/min (whole run) | requests/s (whole run) "
+        "| requests/s until the last started | consultations/min at that rate | latency-bound limit/min "
+        "| requests/consultation | client CPU ms/request | client CPU % | in-flight mean / p50 / p90 "
+        "| mean ÷ concurrency | load avg before |",
+        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|",
+    ]
+    for r in rows:
+        inf, n = r["in_flight"], max(1, r["done"] + r["quarantined"])
+        per_consultation = r["requests"] / n
+        ideal_cpm = 60 * r["concurrency"] / max(1e-9, per_consultation * r["latency_ms"] / 1000)
+        full = inf["full_phase_samples"] > 0
+        flight = (
+            f"{inf['full_phase_mean']:.0f} / {inf['full_phase_p50']:.0f} / {inf['full_phase_p90']:.0f}"
+            if full
+            else "–"
+        )
+        share = f"{inf['full_phase_mean'] / r['concurrency']:.2f}" if full else "–"
+        rps = inf.get("full_phase_rps", float("nan"))
+        lines.append(
+            f"| {r['latency_ms']:.0f} | {r['wall_s']:.1f} | {60 * r['done'] / r['wall_s']:,.0f} "
+            f"| {r['requests'] / r['wall_s']:.0f} | {rps:.0f} | {60 * rps / per_consultation:,.0f} "
+            f"| {ideal_cpm:,.0f} | {per_consultation:.1f} "
+            f"| {1000 * r['client_cpu_s'] / r['requests']:.2f} | {100 * r['client_cpu_s'] / r['wall_s']:.0f} "
+            f"| {flight} | {share} | {r['load_before'].split(' / ')[0]} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -488,7 +517,11 @@ def main() -> None:
     tp.add_argument("--concurrency", type=int, default=256)
     tp.add_argument("--min-turns", type=int, default=10)
     tp.add_argument("--max-turns", type=int, default=12)
-    tp.add_argument("--latency-ms", type=float, default=100.0)
+    tp.add_argument(
+        "--latency-ms",
+        default="100",
+        help="stub latency per request; a comma-separated list runs one run per latency (e.g. 100,250,500,1000,2000)",
+    )
     tp.add_argument("--sample-ms", type=float, default=100.0, help="how often the stub's in-flight is read")
     tp.add_argument("--profile", action="store_true", help="sample the run with py-spy")
     tp.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # internal: the run itself

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from schemas.case import CaseCard, Finding
 from synth.verify.lexical import tokens
@@ -129,11 +130,15 @@ class Result:
         return "; ".join(f"{f.name}: {f.result}" for f in self.findings)
 
 
+# A card's finding names are tokenised for every consultation over it (several per case): once is enough.
+_name_tokens = lru_cache(maxsize=8192)(test_tokens)
+
+
 class Examiner:
     def __init__(self, card: CaseCard):
         self.card = card
-        self._exam = [(test_tokens(f.name), f) for f in card.exam]
-        self._tests = [(test_tokens(f.name), f) for f in card.tests]
+        self._exam = [(_name_tokens(f.name), f) for f in card.exam]
+        self._tests = [(_name_tokens(f.name), f) for f in card.tests]
 
     def lookup(self, requested: str) -> Result:
         words = set(tokens(requested))

@@ -8,7 +8,9 @@ re-asks, typed failures and statistics. So a backend never parses JSON into mode
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any, Literal, Protocol, runtime_checkable
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -38,38 +40,91 @@ class Request:
     schema_name: str | None = None
 
     def to_json(self) -> str:
-        """Canonical form used for cache keys (the same bytes as json.dumps(..., sort_keys=True))."""
-        return (
-            '{"json_schema":'
-            + _encoded_schema(self.json_schema)
-            + ',"messages":'
-            + _dumps(list(self.messages))
-            + ',"params":'
-            + _dumps(self.params.model_dump(mode="json"))
-            + ',"schema_name":'
-            + _dumps(self.schema_name)
-            + "}"
+        """Canonical form used for cache keys (the same text as json.dumps(..., sort_keys=True))."""
+        return self.to_json_bytes().decode()
+
+    def to_json_bytes(self) -> bytes:
+        """`to_json`, UTF-8 encoded. Built from pieces encoded once: the schema, the params and each message
+        (a consultation re-sends its whole history every turn, and re-encoding it was most of the key's cost)."""
+        return b"".join(
+            (
+                b'{"json_schema":',
+                _encoded_schema(self.json_schema),
+                b',"messages":',
+                encode_messages(self.messages, _message_bytes, _dumps_bytes),
+                b',"params":',
+                _encoded_params(self.params),
+                b',"schema_name":',
+                b"null" if self.schema_name is None else _dumps_bytes(self.schema_name),
+                b"}",
+            )
         )
 
 
-def _dumps(obj: Any) -> str:
-    return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+# One encoder object: json.dumps would build a new one on every call with these options.
+_ENCODER = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-# A response schema is one dict per response model, sent with every request: encode it once.
-# The dict is kept alongside its encoding so its id() cannot be reused by another object.
-_SCHEMA_JSON: dict[int, tuple[dict[str, Any], str]] = {}
+def _dumps_bytes(obj: Any) -> bytes:
+    return _ENCODER.encode(obj).encode()
 
 
-def _encoded_schema(schema: dict[str, Any] | None) -> str:
+# Sized for the messages of ~1,000 concurrent consultations: a message must survive until its conversation's next
+# request. Past that the cache only misses, which costs what encoding always cost.
+@lru_cache(maxsize=1 << 15)
+def _message_bytes(role: str, content: str) -> bytes:
+    return _dumps_bytes({"role": role, "content": content})
+
+
+def encode_messages(
+    messages: Sequence[ChatMessage],
+    cached: Callable[[str, str], bytes],
+    dumps: Callable[[Any], bytes],
+    order: tuple[str, str] | None = None,
+) -> bytes:
+    """A JSON array of messages, each {role, content} message from `cached` and any other from `dumps`.
+
+    `order`, when given, is the key order the cached form assumes (encoders that keep insertion order); without
+    it the encoder sorts keys, so any order of the two keys fits.
+    """
+    parts = []
+    for m in messages:
+        if len(m) == 2 and (tuple(m) == order if order else "role" in m and "content" in m):
+            role, content = m["role"], m["content"]
+            if type(role) is str and type(content) is str:
+                parts.append(cached(role, content))
+                continue
+        parts.append(dumps(m))
+    return b"[" + b",".join(parts) + b"]"
+
+
+# A response schema is one dict per response model, sent with every request: encode it once. Sampling params are
+# frozen and shared by every turn of a consultation. Each object is kept alongside its encoding so its id()
+# cannot be reused by another object; the params table is emptied when full (a new consultation, new params).
+_SCHEMA_JSON: dict[int, tuple[dict[str, Any], bytes]] = {}
+_PARAMS_JSON: dict[int, tuple[SamplingParams, bytes]] = {}
+
+
+def _encoded_schema(schema: dict[str, Any] | None) -> bytes:
     if schema is None:
-        return "null"
+        return b"null"
     hit = _SCHEMA_JSON.get(id(schema))
     if hit is not None and hit[0] is schema:
         return hit[1]
-    enc = _dumps(schema)
+    enc = _dumps_bytes(schema)
     if len(_SCHEMA_JSON) < 4096:
         _SCHEMA_JSON[id(schema)] = (schema, enc)
+    return enc
+
+
+def _encoded_params(params: SamplingParams) -> bytes:
+    hit = _PARAMS_JSON.get(id(params))
+    if hit is not None and hit[0] is params:
+        return hit[1]
+    enc = _dumps_bytes(params.model_dump(mode="json"))
+    if len(_PARAMS_JSON) >= 4096:
+        _PARAMS_JSON.clear()
+    _PARAMS_JSON[id(params)] = (params, enc)
     return enc
 
 

@@ -24,11 +24,12 @@ import os
 import random
 import time
 from collections.abc import Mapping
+from functools import lru_cache
 from typing import Any
 
 from aiolimiter import AsyncLimiter
 
-from synth.teachers.base import RawCompletion, Request
+from synth.teachers.base import RawCompletion, Request, SamplingParams, encode_messages
 from synth.teachers.config import OpenAITeacherConfig
 from synth.teachers.errors import (
     BadResponse,
@@ -54,6 +55,13 @@ except ImportError:  # pragma: no cover - depends on the environment
         return _json_encoder.encode(obj).encode("utf-8")
 
     _loads = json.loads
+
+
+# A consultation re-sends its whole history at every turn: each message is encoded once. Sized like the request
+# cache key's table (synth/teachers/base.py) for the messages of ~1,000 concurrent conversations.
+@lru_cache(maxsize=1 << 15)
+def _message_bytes(role: str, content: str) -> bytes:
+    return _dumps({"role": role, "content": content})
 
 
 # The official client's constants (openai._constants), kept in one place so tests can shrink the backoff.
@@ -137,6 +145,8 @@ class OpenAIBackend:
         self._sdk: Any = None  # openai.AsyncOpenAI, when transport == "sdk"
         self._start_lock = asyncio.Lock()
         self._formats: dict[tuple[int, str | None, str], tuple[dict[str, Any], dict[str, Any], bytes]] = {}
+        self._model_bytes: bytes | None = None
+        self._tails: dict[int, tuple[SamplingParams, bytes]] = {}
 
     async def start(self) -> None:
         """Open the HTTP connection pool (or the SDK client). Called by the first `generate` if not called before."""
@@ -229,16 +239,48 @@ class OpenAIBackend:
         return payload
 
     def _body(self, request: Request) -> bytes:
-        """`_payload` encoded. Encoding the schema is most of the encoder's work, so its cached bytes are spliced in."""
+        """`_payload` encoded: the bytes the aiohttp transport sends.
+
+        Built from pieces so that a conversation's history and the schema are not encoded again at every turn:
+        each message's encoding is cached (`_message_bytes`) and the schema's cached bytes are spliced in. The
+        result is the encoder's output for the payload dict with `extra_body` merged in and `response_format`
+        last.
+        """
         fmt = self._response_format(request)
         extra = self.cfg.extra_body
-        if fmt is None or "response_format" in extra:
+        if "response_format" in extra:
             return _dumps(self._payload(request))
-        payload = self._base_payload(request)
-        if extra:
-            payload.update(extra)
-        head = _dumps(payload)  # a non-empty object: ends with "}", so a "," always fits before the new key
-        return b"".join((head[:-1], b',"response_format":', fmt[1], b"}"))
+        if "model" in extra or "messages" in extra:
+            # extra_body overrides a field spliced below: encode the whole payload.
+            fields = self._base_payload(request)
+            fields.update(extra)
+            head = _dumps(fields)[:-1]
+        else:
+            if self._model_bytes is None:
+                self._model_bytes = _dumps(self.model)
+            messages = encode_messages(request.messages, _message_bytes, _dumps, order=("role", "content"))
+            head = b"".join(
+                (b'{"model":', self._model_bytes, b',"messages":', messages, b",", self._tail(request))
+            )
+        if fmt is None:
+            return head + b"}"
+        return b"".join((head, b',"response_format":', fmt[1], b"}"))
+
+    def _tail(self, request: Request) -> bytes:
+        """The encoded fields after the messages (sampling params, then extra_body), without braces. The same
+        for every turn of a conversation: cached per params object, kept alive here so its id is not reused."""
+        params = request.params
+        hit = self._tails.get(id(params))
+        if hit is not None and hit[0] is params:
+            return hit[1]
+        fields = self._base_payload(request)
+        del fields["model"], fields["messages"]
+        fields.update(self.cfg.extra_body)
+        tail = _dumps(fields)[1:-1]  # never empty (temperature, top_p, max_tokens)
+        if len(self._tails) >= 4096:
+            self._tails.clear()
+        self._tails[id(params)] = (params, tail)
+        return tail
 
     async def _acquire_rate(self, request: Request) -> None:
         # One acquisition per logical request (not per retry), as the SDK transport cannot see its own retries.

@@ -103,13 +103,21 @@ class Teacher:
         params: SamplingParams | None = None,
         response_format: type[BaseModel] | None = None,
     ) -> Request:
+        return self._request(tuple(dict(m) for m in messages), params, response_format)
+
+    def _request(
+        self,
+        messages: tuple[ChatMessage, ...],
+        params: SamplingParams | None,
+        response_format: type[BaseModel] | None,
+    ) -> Request:
         schema = None
         if response_format is not None:
             schema = self._schemas.get(response_format)
             if schema is None:
                 schema = self._schemas[response_format] = _schema_for(response_format)
         return Request(
-            messages=tuple(dict(m) for m in messages),
+            messages=messages,
             params=params or self.params,
             json_schema=schema,
             schema_name=response_format.__name__ if response_format is not None else None,
@@ -132,7 +140,8 @@ class Teacher:
         hits: list[bool] = []
         try:
             while True:
-                request = self.request_for(msgs, params, response_format)
+                # `msgs` holds this call's own copies of the caller's messages, never changed once appended.
+                request = self._request(tuple(msgs), params, response_format)
                 key = self.key_for(request, tag) if self.cache is not None else None
                 raw, hit = await self._generate(request, tag, key)
                 raws.append(raw)
