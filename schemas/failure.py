@@ -16,3 +16,13 @@ class QuarantineRecord(Record):
     error_type: str = Field(description="typed reason, e.g. SchemaInvalid, Truncated, InconsistentCase")
     message: str
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class LedgerEntry(Record):
+    """A record the quality filter dropped: which stage, why, and for duplicates the record it duplicated."""
+
+    record_id: str
+    table: str
+    stage: str
+    reason: str
+    duplicate_of: str | None = None

@@ -42,6 +42,7 @@ class VerifiableProblem(Record):
     aliases: list[str] = Field(default_factory=list)
     source: SourceMCQ | None = None
     screens: list[ScreenVerdict] = Field(default_factory=list)
+    scores: dict[str, float] = Field(default_factory=dict, description="quality scores (synth filter)")
     provenance: Provenance | None = None
 
     @model_validator(mode="after")
@@ -77,6 +78,7 @@ class ReasoningTrace(Record):
     )
     natural_thinking: str | None = Field(default=None, description="the successful path as natural thinking")
     final_response: str | None = None
+    scores: dict[str, float] = Field(default_factory=dict, description="quality scores (synth filter)")
     provenance: Provenance | None = None
 
     @model_validator(mode="after")

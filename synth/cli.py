@@ -118,6 +118,30 @@ def run(
 
         counts = write_views(result.output)
         typer.echo(f"  views:      {result.output / 'views'} ({_counts(counts)})")
+    if cfg.filter is not None and result.status == "completed":
+        from synth.quality.pipeline import FilterError, filter_with_teachers
+
+        try:
+            res = asyncio.run(
+                filter_with_teachers(
+                    cfg.run.output,
+                    cfg.run.output / "filtered",
+                    cfg.filter,
+                    cfg.teachers,
+                    cache_path=cfg.run.cache.path or cfg.run.output / "cache.sqlite",
+                    force=True,
+                    seed=cfg.run.seed,
+                )
+            )
+        except FilterError as e:
+            _fail(f"filter: {e}")
+        _print_filter(res)
+
+
+def _print_filter(res: Any) -> None:
+    kept = ", ".join(f"{k}: {v}" for k, v in res.kept.items()) or "nothing"
+    typer.echo(f"  filtered:   {res.out} (kept {kept}; {res.dropped} in the ledger)")
+    typer.echo(f"  report:     synth report {res.out}")
 
 
 def _counts(counts: dict[str, int]) -> str:
@@ -195,6 +219,151 @@ def views(
         _fail(f"{out}: not a run output folder (no data/)")
     counts = write_views(out, label_hinted=label_hinted)
     typer.echo(f"{out / 'views'}: {_counts(counts)}")
+
+
+@app.command("filter")
+def filter_(
+    in_dir: Annotated[Path, typer.Argument(help="output folder of a run")],
+    out_dir: Annotated[Path, typer.Argument(help="where the kept records, ledger and funnel go")],
+    config: Annotated[Path, typer.Option("--config", "-c", help="filter YAML: stages (and judge teachers)")],
+    force: Annotated[bool, typer.Option("--force", help="replace OUT if it exists")] = False,
+    cache: Annotated[
+        Path | None, typer.Option("--cache", help="request cache for judge calls (default: IN/cache.sqlite)")
+    ] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+) -> None:
+    """Pass a run's records through quality stages; write the kept ones, a ledger of the rest, and the funnel."""
+    import asyncio
+
+    from synth.config import ConfigError, load_filter_config
+    from synth.quality.pipeline import FilterError, filter_with_teachers
+
+    try:
+        cfg = load_filter_config(config)
+    except ConfigError as e:
+        _fail(str(e))
+    try:
+        res = asyncio.run(
+            filter_with_teachers(
+                in_dir,
+                out_dir,
+                cfg,
+                cfg.teachers,
+                cache_path=cache or in_dir / "cache.sqlite",
+                force=force,
+                seed=seed,
+            )
+        )
+    except FilterError as e:
+        _fail(f"error: {e}")
+    for f in res.funnel:
+        typer.echo(f"  {f['stage']}: {f['in']} -> {f['out']}")
+    _print_filter(res)
+
+
+@app.command()
+def report(
+    out: Annotated[Path, typer.Argument(help="output folder of `synth filter` (or a run's filtered/)")],
+    as_json: Annotated[bool, typer.Option("--json", help="machine-readable")] = False,
+    no_plots: Annotated[bool, typer.Option("--no-plots", help="skip the PNG plots")] = False,
+) -> None:
+    """The funnel (in -> out per stage), drop reasons and score distributions; PNG plots in OUT/plots/."""
+    from synth.quality.report import collect_report, render_report, write_plots
+
+    try:
+        rep = collect_report(out)
+    except FileNotFoundError as e:
+        _fail(str(e))
+    if as_json:
+        typer.echo(json.dumps(rep, indent=2, default=str))
+    else:
+        render_report(rep)
+    if not no_plots:
+        for p in write_plots(out):
+            typer.echo(f"plot: {p}", err=as_json)
+
+
+@app.command()
+def publish(
+    inputs: Annotated[list[Path], typer.Argument(help="run or `synth filter` output folder(s)")],
+    to: Annotated[
+        Path | None,
+        typer.Option("--to", help="published folder (merged into if it exists; default OUT/published)"),
+    ] = None,
+    repo_id: Annotated[str | None, typer.Option("--repo-id", help="push to this Hub dataset repo")] = None,
+    public: Annotated[
+        bool, typer.Option("--public", help="create the Hub repo public (default private)")
+    ] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="list the files and sizes; write and send nothing")
+    ] = False,
+    seed: Annotated[int | None, typer.Option("--seed", help="split seed (default 0)")] = None,
+    fractions: Annotated[
+        str | None, typer.Option("--fractions", help="train,validation,test (default 0.9,0.05,0.05)")
+    ] = None,
+    reasoning: Annotated[
+        str | None, typer.Option("--reasoning", help="doctor reasoning in sft/dpo: keep (default) | drop")
+    ] = None,
+    all_consultations: Annotated[
+        bool | None,
+        typer.Option(
+            "--all-consultations/--correct-only", help="sft: every consultation (default: correct only)"
+        ),
+    ] = None,
+    label_hinted: Annotated[
+        bool | None, typer.Option("--label-hinted/--no-label-hinted", help="sft: label-hinted traces too")
+    ] = None,
+    license_: Annotated[str | None, typer.Option("--license", help="licence id (default apache-2.0)")] = None,
+    pretty_name: Annotated[str | None, typer.Option("--pretty-name")] = None,
+    max_shard_mb: Annotated[float | None, typer.Option("--max-shard-mb", help="shard size bound")] = None,
+    endpoint: Annotated[str | None, typer.Option("--endpoint", help="Hub URL (default HF_ENDPOINT)")] = None,
+) -> None:
+    """Write the Hub dataset layout (views, full records, card) into a folder; push it with --repo-id."""
+    from synth.publish import PublishError, publish_folder
+    from synth.publish.push import push_folder, upload_plan
+
+    overrides: dict[str, Any] = {
+        k: v
+        for k, v in {
+            "seed": seed, "reasoning": reasoning, "all_consultations": all_consultations,
+            "label_hinted": label_hinted, "license": license_, "pretty_name": pretty_name,
+            "max_shard_bytes": int(max_shard_mb * 2**20) if max_shard_mb else None,
+        }.items()
+        if v is not None
+    }  # fmt: skip
+    if fractions is not None:
+        try:
+            overrides["fractions"] = tuple(float(x) for x in fractions.split(","))
+        except ValueError:
+            _fail(f"--fractions expects three numbers like 0.9,0.05,0.05, got {fractions!r}")
+    dest = to or inputs[0] / "published"
+    try:
+        res = publish_folder(inputs, dest, overrides, dry_run=dry_run)
+    except PublishError as e:
+        _fail(f"error: {e}")
+    added = ", ".join(f"{k}: {v}" for k, v in res.added.items() if v) or "nothing new"
+    dups = sum(res.duplicates.values())
+    typer.echo(
+        f"{'would publish' if dry_run else 'published'} {dest} (added {added}; {dups} duplicates skipped)"
+    )
+    for config, splits in res.counts.items():
+        typer.echo(f"  {config}: " + ", ".join(f"{s} {n}" for s, n in splits.items()))
+    if dry_run:
+        total = sum(n for _, n in res.files)
+        target = f" to {repo_id}" if repo_id else ""
+        typer.echo(
+            f"dry run: {len(res.files)} files, {total:,} bytes would be uploaded{target}; nothing written"
+        )
+        for path, n in res.files:
+            typer.echo(f"  {n:>12,}  {path}")
+        return
+    if repo_id:
+        try:
+            url = push_folder(dest, repo_id, private=not public, endpoint=endpoint)
+        except PublishError as e:
+            _fail(f"error: {e}")
+        files = upload_plan(dest)
+        typer.echo(f"pushed {len(files)} files to {repo_id} ({'public' if public else 'private'}): {url}")
 
 
 @schema_app.command("export")

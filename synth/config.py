@@ -7,7 +7,7 @@ dotted path; secrets never live here — a teacher names the environment variabl
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -15,7 +15,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from synth.cases.config import CasesConfig
 from synth.dialogue.config import ConsultationsConfig, ImportedCases
 from synth.problems.config import MCQSource, ProblemsConfig, ReasoningConfig
+from synth.quality.config import FilterConfig
 from synth.teachers.config import LocalTeacherConfig, TeacherConfig
+
+M = TypeVar("M", bound=BaseModel)
 
 
 class ConfigError(ValueError):
@@ -56,6 +59,9 @@ class RunConfig(BaseModel):
     consultations: ConsultationsConfig | None = None
     problems: ProblemsConfig | None = None
     reasoning: ReasoningConfig | None = None
+    filter: FilterConfig | None = Field(
+        default=None, description="quality stages run over this run's records into <output>/filtered"
+    )
 
     @model_validator(mode="after")
     def _teachers_exist(self) -> RunConfig:
@@ -79,6 +85,8 @@ class RunConfig(BaseModel):
             refs += self.problems.teacher_refs()
         if self.reasoning:
             refs += self.reasoning.teacher_refs()
+        if self.filter:
+            refs += self.filter.teacher_refs()
         return refs
 
     def public_dict(self) -> dict[str, Any]:
@@ -127,14 +135,29 @@ def _known_keys(model: type[BaseModel], seen: set[type] | None = None) -> set[st
     return keys
 
 
-def _format_errors(e: ValidationError, source: str, root: yaml.Node | None) -> str:
+def _union_tags() -> set[str]:
+    """Discriminator values pydantic inserts into error paths of tagged unions ('local', 'heuristics', ...)."""
+    import typing
+
+    from synth.quality.config import StageConfig
+
+    stages = typing.get_args(typing.get_args(StageConfig)[0])
+    return {"openai", "vllm", "local"} | {
+        typing.get_args(s.model_fields["stage"].annotation)[0] for s in stages
+    }
+
+
+def _format_errors(
+    e: ValidationError, source: str, root: yaml.Node | None, model: type[BaseModel] | None = None
+) -> str:
     import difflib
 
-    known = sorted(_known_keys(RunConfig))
+    known = sorted(_known_keys(model or RunConfig))
+    tags = _union_tags()
     lines = [f"{source}: invalid configuration"]
     for err in e.errors():
         # Drop the discriminator tag pydantic inserts for tagged unions (e.g. 'local') from the path.
-        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in ("openai", "vllm", "local")))
+        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in tags))
         shown = ".".join(str(p) for p in loc) or "(root)"
         line = _line_of(root, loc)
         where = f"line {line}: " if line else ""
@@ -157,8 +180,7 @@ def _apply_override(data: dict[str, Any], dotted: str, value: Any) -> None:
     cur[parts[-1]] = value
 
 
-def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RunConfig:
-    path = Path(path)
+def _load_yaml(path: Path, model: type[M], overrides: dict[str, Any] | None = None) -> M:
     try:
         text = path.read_text()
     except OSError as e:
@@ -173,9 +195,53 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ru
     for k, v in (overrides or {}).items():
         _apply_override(data, k, v)
     try:
-        cfg = RunConfig.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as e:
-        raise ConfigError(_format_errors(e, str(path), root)) from None
+        raise ConfigError(_format_errors(e, str(path), root, model)) from None
+
+
+def _resolve_filter_paths(f: FilterConfig, base: Path, source: Path, where: str) -> None:
+    """Relative paths of filter stages are relative to the file; inputs that must exist are checked now."""
+    for i, stage in enumerate(f.stages):
+        for field in ("benchmarks", "index_dir", "hidden_answers"):
+            value = getattr(stage, field, None)
+            if value is None:
+                continue
+            paths = value if isinstance(value, list) else [value]
+            resolved = [q if q.is_absolute() else (base / q).resolve() for q in paths]
+            setattr(stage, field, resolved if isinstance(value, list) else resolved[0])
+            if field != "index_dir":
+                for q in resolved:
+                    if not q.exists():
+                        raise ConfigError(f"{source}: {where}stages[{i}].{field}: {q} does not exist")
+
+
+class FilterFile(FilterConfig):
+    """The YAML file of `synth filter`: the stages, and the teachers its judge stages name."""
+
+    teachers: dict[str, TeacherConfig] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _judges_defined(self) -> FilterFile:
+        for where, name in self.teacher_refs():
+            if name not in self.teachers:
+                raise ValueError(
+                    f"{where.removeprefix('filter.')} names teacher {name!r}, which is not defined under "
+                    f"teachers: (defined: {sorted(self.teachers)})"
+                )
+        return self
+
+
+def load_filter_config(path: str | Path, overrides: dict[str, Any] | None = None) -> FilterFile:
+    path = Path(path)
+    cfg = _load_yaml(path, FilterFile, overrides)
+    _resolve_filter_paths(cfg, path.parent, path, "")
+    return cfg
+
+
+def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> RunConfig:
+    path = Path(path)
+    cfg = _load_yaml(path, RunConfig, overrides)
     # Relative paths in the config are relative to the config file, not to the working directory.
     if not cfg.run.output.is_absolute():
         cfg.run.output = (path.parent / cfg.run.output).resolve()
@@ -194,4 +260,6 @@ def load_config(path: str | Path, overrides: dict[str, Any] | None = None) -> Ru
     imported_cases = cfg.consultations.cases if cfg.consultations else None
     if isinstance(imported_cases, ImportedCases) and not imported_cases.path.exists():
         raise ConfigError(f"{path}: consultations.cases.import: {imported_cases.path} does not exist")
+    if cfg.filter:
+        _resolve_filter_paths(cfg.filter, path.parent, path, "filter.")
     return cfg

@@ -59,3 +59,20 @@ def test_not_yaml_and_not_a_file(tmp_path):
         load_config(bad)
     with pytest.raises(ConfigError, match="cannot read"):
         load_config(tmp_path / "missing.yaml")
+
+
+def test_shipped_configs_validate():
+    """Every config in configs/ is valid (paths to a user's own data are not checked here)."""
+    from pathlib import Path
+
+    import yaml
+
+    from synth.config import FilterFile, RunConfig
+
+    root = Path(__file__).resolve().parents[1] / "configs"
+    files = sorted(root.glob("*.yaml"))
+    assert len(files) >= 5
+    for f in files:
+        data = yaml.safe_load(f.read_text())
+        model = FilterFile if "stages" in data else RunConfig
+        model.model_validate(data)

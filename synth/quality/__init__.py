@@ -1,0 +1,1 @@
+"""Quality filter: stages over the record contract, a ledger of every drop, the funnel and score report."""
