@@ -54,10 +54,10 @@ def main() -> None:
     import torch
 
     torch.set_num_threads(args.threads)
+    from schemas.embedded import embedded_minilm_path
     from synth.quality.embed import (
         StaticEmbedder,
         TransformerEmbedder,
-        embedded_minilm_path,
         static_model_path,
     )
 

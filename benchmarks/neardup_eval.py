@@ -38,11 +38,12 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
+from schemas.embedded import embedded_minilm_path  # noqa: E402
 from schemas.problem import VerifiableProblem  # noqa: E402
 from synth.quality.base import Doc, StageContext  # noqa: E402
 from synth.quality.config import SemanticDedupConfig  # noqa: E402
 from synth.quality.dedup import shingles  # noqa: E402
-from synth.quality.embed import TransformerEmbedder, embedded_minilm_path, load_embedder  # noqa: E402
+from synth.quality.embed import TransformerEmbedder, load_embedder  # noqa: E402
 from synth.quality.semantic import FaissDedupFilter  # noqa: E402
 
 SEEDS = ROOT / "datasets" / "seeds"

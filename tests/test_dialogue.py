@@ -454,7 +454,7 @@ def test_report(write_config, tmp_path):
 def test_one_real_consultation_with_the_embedded_model(write_config, tmp_path, monkeypatch):
     """Doctor and patient played by SmolLM2-135M under grammar-constrained decoding: the record is valid and
     every doctor turn carries reasoning and a DDx (the content of a 135M model's consultation is not judged)."""
-    from synth.teachers.embedded import embedded_model_path
+    from schemas.embedded import embedded_model_path
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     embedded_model_path()  # fails (never skips) when the embedded model is not installed

@@ -93,7 +93,7 @@ def _ask(text: str, **params) -> Request:
 @pytest_asyncio.fixture(scope="module", loop_scope="module")
 async def backend():
     # No skip when the model is missing: `make test` installs it, and a silent skip would hide a broken set-up.
-    from synth.teachers.embedded import embedded_model_path
+    from schemas.embedded import embedded_model_path
 
     embedded_model_path()
     b = LocalBackend(LocalTeacherConfig(backend="local", max_batch_size=8, batch_wait_ms=50))

@@ -22,9 +22,9 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel, Field
 
+from schemas.embedded import embedded_model_path
 from synth.teachers.base import Request, SamplingParams
 from synth.teachers.config import OpenAITeacherConfig
-from synth.teachers.embedded import embedded_model_path
 from synth.teachers.openai_backend import OpenAIBackend
 
 pytestmark = [pytest.mark.slow, pytest.mark.vllm]

@@ -582,8 +582,8 @@ def test_one_real_problem_with_the_embedded_model(write_config, tmp_path, monkey
     """One MCQ through the rewrite and screens, then one problem through the search, with SmolLM2-135M under
     grammar-constrained decoding: every record validates and every step carries a verdict (a 135M model's
     medicine is not judged). The search gets a problem written directly, so it runs whatever the rewrite."""
+    from schemas.embedded import embedded_model_path
     from synth.store.shards import ShardWriter
-    from synth.teachers.embedded import embedded_model_path
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     embedded_model_path()  # fails (never skips) when the embedded model is not installed

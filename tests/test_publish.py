@@ -475,7 +475,7 @@ def test_trl_trainers_accept_the_sft_and_dpo_configs(tmp_path):
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import DPOConfig, DPOTrainer, SFTConfig, SFTTrainer
 
-    from synth.teachers.embedded import embedded_model_path
+    from schemas.embedded import embedded_model_path
 
     publish_folder(
         [write_run(tmp_path / "run", corpus(4, 4))], tmp_path / "pub", {"fractions": (1.0, 0.0, 0.0)}

@@ -12,9 +12,9 @@ import pytest
 import pytest_asyncio
 from pydantic import BaseModel, Field
 
+from schemas.embedded import EMBEDDED_MODEL_ID
 from synth.teachers.base import Request, SamplingParams
 from synth.teachers.config import VLLMTeacherConfig
-from synth.teachers.embedded import EMBEDDED_MODEL_ID
 from synth.teachers.errors import RequestRejected
 from synth.teachers.vllm_backend import VLLMBackend, engine_kwargs
 

@@ -17,11 +17,11 @@ from functools import lru_cache
 
 from schemas.case import CaseCard
 from schemas.consultation import DDxItem, FinalDiagnosis, Termination, TerminationReason, Turn
+from schemas.matching.lexical import normalise, tokens
 from synth.dialogue.agents import DoctorAgent, DoctorOutput, PatientAgent
 from synth.dialogue.config import ConsultationsConfig
 from synth.dialogue.examiner import Examiner, split_requests
 from synth.jobs import ItemFailed
-from synth.verify.lexical import normalise, tokens
 
 # Words too common to show that a patient turn conveyed a fact.
 _FILLER = frozenset(

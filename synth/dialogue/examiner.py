@@ -5,7 +5,7 @@ numbers, and those hallucinated results would then steer the doctor and end up i
 come only from the card; anything the card does not list gets the card's `default_test_result` ("Within normal
 limits." unless the case says otherwise), which is what an unremarkable investigation returns.
 
-Matching is on normalised tokens (synth.verify.lexical.tokens: case, punctuation, plurals, spellings) after a
+Matching is on normalised tokens (schemas.matching.lexical.tokens: case, punctuation, plurals, spellings) after a
 small synonym table ("full blood count" → cbc, "EKG" → ecg); a requested name matches a card name when the two
 token sets are equal or one contains the other ("troponin" ↔ "Troponin I", "chest x-ray" ↔ "Chest X-ray PA").
 """
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from schemas.case import CaseCard, Finding
-from synth.verify.lexical import tokens
+from schemas.matching.lexical import tokens
 
 # Requested wording → the canonical name the card is likely to use (both sides are normalised through it).
 _TEST_SYNONYMS = {

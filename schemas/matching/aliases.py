@@ -7,7 +7,7 @@ Two tables, because an abbreviation that is also an English word must never be e
 - ``WHOLE_ANSWER`` — short forms that are also ordinary words or mean two things in running text ("ALL",
   "AS", "US", "PT"), expanded only when they are the whole answer.
 
-The diagnosis abbreviations (MI, COPD, ...) live in synth/verify/lexical.py and apply everywhere; these tables
+The diagnosis abbreviations (MI, COPD, ...) live in schemas/matching/lexical.py and apply everywhere; these tables
 apply only when comparing answers (verify_answer), so the consultation simulator's fact matching is unchanged.
 Entries are general medical vocabulary, not fitted to any evaluation item.
 """

@@ -12,7 +12,8 @@ synonyms (renal/kidney). Comparison, in order:
   inside a longer name of other words ("infarction" in "myocardial infarction") is only *unsure*;
 - any other shared content word is unsure; nothing shared is no.
 
-"Unsure" is where an LLM judge, when configured, decides (synth/verify/verifier.py).
+"Unsure" is where an LLM judge, when configured, decides (synth/verify/verifier.py);
+the lexical verdict alone is schemas/matching/verdict.py.
 """
 
 from __future__ import annotations

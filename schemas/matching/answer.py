@@ -1,15 +1,15 @@
 """Lexical comparison of a short open-ended answer (or a long conclusion) with its short ground truth.
 
-Built on the diagnosis matcher (synth/verify/lexical.py) and extended for every kind of short medical answer:
+Built on the diagnosis matcher (schemas/matching/lexical.py) and extended for every kind of short medical answer:
 
 1. a long conclusion is cut to its answer phrase ("The most likely diagnosis is X because..." → "X"); when no
    cue phrase is found, the reference is searched for inside it, and accepted only when the text hedges or
    negates nothing;
 2. a candidate that names several answers ("either X or Y", "X vs Y") is a definite no;
-3. numbers with units are compared by value in base units (synth/verify/quantities.py): a different value of the
+3. numbers with units are compared by value in base units (schemas/matching/quantities.py): a different value of the
    same kind is a definite no, the same value lets the remaining words decide;
 4. names (diagnoses, drugs, tests, organisms, anatomy, mechanisms) are compared as token sets after the
-   diagnosis normalisation plus the answer alias table (synth/verify/aliases.py), inflections of mechanism
+   diagnosis normalisation plus the answer alias table (schemas/matching/aliases.py), inflections of mechanism
    words ("inhibits" / "inhibition" / "inhibitor"), genus initials ("S. aureus") and number words. Unlike
    diagnosis matching, a candidate broader than the reference ("diabetes mellitus" for "type 2 diabetes
    mellitus") is only unsure.
@@ -22,8 +22,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from synth.verify.aliases import IN_TEXT, WHOLE_ANSWER
-from synth.verify.lexical import (
+from schemas.matching.aliases import IN_TEXT, WHOLE_ANSWER
+from schemas.matching.lexical import (
     GENERIC,
     LexicalResult,
     Outcome,
@@ -32,7 +32,7 @@ from synth.verify.lexical import (
     compare_tokens,
     tokens,
 )
-from synth.verify.quantities import Quantity, prepare, quantities, strip_quantities
+from schemas.matching.quantities import Quantity, prepare, quantities, strip_quantities
 
 # Inflections of mechanism and effect words → one form (so "inhibits COX" is "COX inhibitor").
 _FAMILIES = [
