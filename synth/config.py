@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, TypeVar
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from schemas.yamlfile import ConfigError, load_yaml_model
 from synth.cases.config import CasesConfig
 from synth.dialogue.config import ConsultationsConfig, ImportedCases
 from synth.problems.config import MCQSource, ProblemsConfig, ReasoningConfig
@@ -20,9 +20,7 @@ from synth.teachers.config import LocalTeacherConfig, TeacherConfig
 
 M = TypeVar("M", bound=BaseModel)
 
-
-class ConfigError(ValueError):
-    """A configuration problem, with the file, the key path and the line where known."""
+__all__ = ["ConfigError", "FilterFile", "RunConfig", "load_config", "load_filter_config"]
 
 
 class CacheConfig(BaseModel):
@@ -94,47 +92,6 @@ class RunConfig(BaseModel):
         return self.model_dump(mode="json")
 
 
-def _line_of(node: yaml.Node | None, loc: tuple[Any, ...]) -> int | None:
-    """Follow a pydantic error location through the YAML node tree to the line of the deepest key found."""
-    line = None
-    for part in loc:
-        if isinstance(node, yaml.MappingNode):
-            nxt = None
-            for k, v in node.value:
-                if k.value == str(part):
-                    line = k.start_mark.line + 1
-                    nxt = v
-                    break
-            if nxt is None:
-                return line
-            node = nxt
-        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
-            node = node.value[part]
-            line = node.start_mark.line + 1
-        else:
-            return line
-    return line
-
-
-def _known_keys(model: type[BaseModel], seen: set[type] | None = None) -> set[str]:
-    """Every field name anywhere in the config tree, for 'did you mean' hints."""
-    import typing
-
-    seen = seen if seen is not None else set()
-    if model in seen:
-        return set()
-    seen.add(model)
-    keys = set(model.model_fields)
-    for f in model.model_fields.values():
-        stack = [f.annotation]
-        while stack:
-            t = stack.pop()
-            if isinstance(t, type) and issubclass(t, BaseModel):
-                keys |= _known_keys(t, seen)
-            stack.extend(typing.get_args(t))
-    return keys
-
-
 def _union_tags() -> set[str]:
     """Discriminator values pydantic inserts into error paths of tagged unions ('local', 'heuristics', ...)."""
     import typing
@@ -147,57 +104,8 @@ def _union_tags() -> set[str]:
     }
 
 
-def _format_errors(
-    e: ValidationError, source: str, root: yaml.Node | None, model: type[BaseModel] | None = None
-) -> str:
-    import difflib
-
-    known = sorted(_known_keys(model or RunConfig))
-    tags = _union_tags()
-    lines = [f"{source}: invalid configuration"]
-    for err in e.errors():
-        # Drop the discriminator tag pydantic inserts for tagged unions (e.g. 'local') from the path.
-        loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in tags))
-        shown = ".".join(str(p) for p in loc) or "(root)"
-        line = _line_of(root, loc)
-        where = f"line {line}: " if line else ""
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            close = difflib.get_close_matches(str(loc[-1]), known, n=1)
-            msg = "unknown key" + (f" (did you mean {close[0]!r}?)" if close else "")
-        lines.append(f"  {where}{shown}: {msg}")
-    return "\n".join(lines)
-
-
-def _apply_override(data: dict[str, Any], dotted: str, value: Any) -> None:
-    parts = dotted.split(".")
-    cur = data
-    for p in parts[:-1]:
-        nxt = cur.get(p)
-        if not isinstance(nxt, dict):
-            nxt = cur[p] = {}
-        cur = nxt
-    cur[parts[-1]] = value
-
-
 def _load_yaml(path: Path, model: type[M], overrides: dict[str, Any] | None = None) -> M:
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise ConfigError(f"{path}: cannot read: {e.strerror}") from e
-    try:
-        root = yaml.compose(text)
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML: {e}") from e
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the top level must be a mapping")
-    for k, v in (overrides or {}).items():
-        _apply_override(data, k, v)
-    try:
-        return model.model_validate(data)
-    except ValidationError as e:
-        raise ConfigError(_format_errors(e, str(path), root, model)) from None
+    return load_yaml_model(path, model, overrides, tags=_union_tags())
 
 
 def _resolve_filter_paths(f: FilterConfig, base: Path, source: Path, where: str) -> None:
