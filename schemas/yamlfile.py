@@ -133,3 +133,14 @@ def load_yaml_model(
         return model.model_validate(data)
     except ValidationError as e:
         raise ConfigError(format_errors(e, str(path), root, model, tags, what)) from None
+
+
+def parse_sets(sets: Iterable[str]) -> dict[str, Any]:
+    """`--set key.path=value` flags: the value is read as YAML (numbers, booleans, lists), the key dotted."""
+    out: dict[str, Any] = {}
+    for s in sets:
+        if "=" not in s:
+            raise ConfigError(f"--set expects KEY=VALUE (dotted key), got {s!r}")
+        k, v = s.split("=", 1)
+        out[k.strip()] = yaml.safe_load(v)
+    return out

@@ -34,15 +34,13 @@ def _fail(msg: str, code: int = 2) -> None:
 
 
 def _parse_sets(sets: list[str]) -> dict[str, Any]:
-    import yaml
+    from schemas.yamlfile import ConfigError, parse_sets
 
-    out: dict[str, Any] = {}
-    for s in sets:
-        if "=" not in s:
-            _fail(f"--set expects KEY=VALUE (dotted key), got {s!r}")
-        k, v = s.split("=", 1)
-        out[k.strip()] = yaml.safe_load(v)
-    return out
+    try:
+        return parse_sets(sets)
+    except ConfigError as e:
+        _fail(str(e))
+        raise
 
 
 @app.command()

@@ -15,14 +15,8 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from schemas.matching.answer import compare_answer, normalise_answer
     from schemas.matching.lexical import LexicalResult, compare, compare_any, normalise, tokens
-    from synth.verify.verifier import (
-        AnswerVerdict,
-        Verdict,
-        verify_answer,
-        verify_answer_lexical,
-        verify_diagnosis,
-        verify_lexical,
-    )
+    from schemas.matching.verdict import AnswerVerdict, Verdict, verify_answer_lexical, verify_lexical
+    from synth.verify.verifier import verify_answer, verify_diagnosis
 
 _WHERE = {
     "compare_answer": "schemas.matching.answer",
@@ -32,12 +26,12 @@ _WHERE = {
     "compare_any": "schemas.matching.lexical",
     "normalise": "schemas.matching.lexical",
     "tokens": "schemas.matching.lexical",
-    "AnswerVerdict": "synth.verify.verifier",
-    "Verdict": "synth.verify.verifier",
+    "AnswerVerdict": "schemas.matching.verdict",
+    "Verdict": "schemas.matching.verdict",
     "verify_answer": "synth.verify.verifier",
-    "verify_answer_lexical": "synth.verify.verifier",
+    "verify_answer_lexical": "schemas.matching.verdict",
     "verify_diagnosis": "synth.verify.verifier",
-    "verify_lexical": "synth.verify.verifier",
+    "verify_lexical": "schemas.matching.verdict",
 }
 
 __all__ = [

@@ -15,26 +15,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from schemas.matching.verdict import (
-    AnswerVerdict,
-    Stage,
-    Verdict,
-    VerdictValue,
-    verify_answer_lexical,
-    verify_lexical,
-)
+from schemas.matching.verdict import AnswerVerdict, Verdict, verify_answer_lexical, verify_lexical
 from synth.teachers.teacher import Teacher
-
-__all__ = [
-    "AnswerVerdict",
-    "Stage",
-    "Verdict",
-    "VerdictValue",
-    "verify_answer",
-    "verify_answer_lexical",
-    "verify_diagnosis",
-    "verify_lexical",
-]
 
 
 async def verify_diagnosis(
