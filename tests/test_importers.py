@@ -241,3 +241,18 @@ def test_cli_strict_exits_2_and_writes_nothing(tmp_path: Path) -> None:
         ],
     )
     assert lax.exit_code == 0 and len(read_cards(out / "cases.jsonl")) == 3
+
+
+@pytest.mark.parametrize("output_format", ["jsonl", "parquet"])
+def test_casecard_format_reads_the_engines_own_cards_back(tmp_path: Path, output_format: str) -> None:
+    """`synth cases import` output (and a published `cases` config's rows) is a case source as it is."""
+    from synth.cases.cases_cli import write_cards
+
+    cards = import_cases(AGENTCLINIC, "agentclinic").cards
+    path = write_cards(cards, tmp_path / "cards", output_format)
+    again = import_cases(path, "casecard")
+    assert [c.id for c in again.cards] == [c.id for c in cards] and not again.skips
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(cards[0].model_dump_json() + "\n" + json.dumps({"id": "x", "nonsense": 1}) + "\n")
+    result = import_cases(bad, "casecard")
+    assert len(result.cards) == 1 and [s.line for s in result.skips] == [2]

@@ -33,6 +33,7 @@ class InputFormat(StrEnum):
     agentclinic = "agentclinic"
     mediq = "mediq"
     medqa = "medqa"
+    casecard = "casecard"
 
 
 class OutputFormat(StrEnum):

@@ -23,8 +23,8 @@ from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 from schemas.case import Answer, CaseCard, CaseSource, Demographics, Fact, FactCategory, Finding, Sex
 from synth.cases.checks import consistency_problems
 
-Format = Literal["agentclinic", "mediq", "medqa"]
-FORMATS: tuple[str, ...] = ("agentclinic", "mediq", "medqa")
+Format = Literal["agentclinic", "mediq", "medqa", "casecard"]
+FORMATS: tuple[str, ...] = ("agentclinic", "mediq", "medqa", "casecard")
 
 # Reasons that mark a sound record the engine chooses not to use; every other reason is a bad line.
 POLICY_SKIPS = frozenset({"not_a_diagnosis_question", "leaks_diagnosis"})
@@ -389,10 +389,19 @@ def map_medqa(rec: dict[str, Any], source_id: str, allow_non_diagnostic: bool) -
     )
 
 
+def map_casecard(rec: dict[str, Any], source_id: str, allow_non_diagnostic: bool) -> CaseCard:
+    """The engine's own cards: `synth cases import` output, or a row of a published `cases` config (whose
+    full card is the JSON in `record`). Validated as they are: unknown fields are errors here, not ignored."""
+    if isinstance(rec.get("record"), str):
+        return CaseCard.model_validate_json(rec["record"])
+    return CaseCard.model_validate(rec)
+
+
 _MAPPERS: dict[str, Callable[[dict[str, Any], str, bool], CaseCard]] = {
     "agentclinic": lambda rec, sid, _allow: map_agentclinic(rec, sid),
     "mediq": map_mediq,
     "medqa": map_medqa,
+    "casecard": map_casecard,
 }
 
 

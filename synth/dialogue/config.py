@@ -19,7 +19,7 @@ class ImportedCases(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
     path: Path = Field(alias="import", description="a .jsonl, .json or .parquet file; relative to the config")
-    format: Literal["agentclinic", "mediq", "medqa"]
+    format: Literal["agentclinic", "mediq", "medqa", "casecard"]
 
 
 class ConsultationsConfig(BaseModel):
