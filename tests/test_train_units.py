@@ -202,3 +202,15 @@ def test_train_never_imports_the_generator():
             "bad = [m for m in sys.modules if m.split('.')[0] in ('synth', 'torch', 'trl', 'transformers')]; "
             "assert not bad, bad")  # fmt: skip
     subprocess.run([sys.executable, "-c", code], check=True, cwd=ROOT)
+
+
+def test_set_paths_are_relative_to_the_current_directory(tmp_path, monkeypatch):
+    from train.cli import _cwd_paths
+
+    (tmp_path / "pub").mkdir()
+    monkeypatch.chdir(tmp_path)
+    got = _cwd_paths({"data.dataset": "pub", "output_dir": "out/x", "model.name": "embedded",
+                      "ttt.index.dataset": "org/name", "trainer.max_steps": 3})  # fmt: skip
+    assert got["data.dataset"] == str(tmp_path / "pub") and got["output_dir"] == str(tmp_path / "out" / "x")
+    assert got["model.name"] == "embedded" and got["ttt.index.dataset"] == "org/name"
+    assert got["trainer.max_steps"] == 3

@@ -1,7 +1,9 @@
 """`train`: SFT, DPO, GRPO, test-time training and evaluation over published datasets, one recipe each.
 
-    train sft RECIPE.yaml [--set key.path=value] [--check]
+    train sft RECIPE.yaml [--set key.path=value] [--check] [--json]
     train dpo | grpo | ttt | eval RECIPE.yaml ...
+
+Paths in a recipe are relative to the recipe; paths given with --set are relative to the current directory.
 
 `--check` validates the recipe, loads and checks the dataset, the tokenizer and its chat template, and stops
 before the model is loaded: what a recipe would fail on, in seconds. Heavy imports (torch, transformers, trl)
@@ -39,12 +41,30 @@ def _fail(msg: str) -> None:
     raise typer.Exit(2)
 
 
+_PATH_KEYS = ("dataset", "output_dir", "name")
+
+
+def _cwd_paths(overrides: dict[str, Any]) -> dict[str, Any]:
+    """Paths typed on the command line are relative to the current directory (those in the file, to the file).
+
+    A value is taken for a path when its key is a dataset, output_dir or model name and it exists here, starts
+    with '.' or '~', or is an output_dir; 'embedded' and Hub ids ('org/name', not on disk) pass unchanged.
+    """
+    out = dict(overrides)
+    for key, value in overrides.items():
+        if key.split(".")[-1] not in _PATH_KEYS or not isinstance(value, str) or Path(value).is_absolute():
+            continue
+        if key.endswith("output_dir") or Path(value).exists() or value.startswith((".", "~")):
+            out[key] = str(Path(value).expanduser().resolve())
+    return out
+
+
 def _load(method: str, path: Path, sets: list[str] | None) -> Any:
     from schemas.yamlfile import ConfigError, parse_sets
     from train.recipe import load_recipe
 
     try:
-        return load_recipe(path, method, parse_sets(sets or []))
+        return load_recipe(path, method, _cwd_paths(parse_sets(sets or [])))
     except ConfigError as e:
         _fail(str(e))
 
