@@ -24,9 +24,13 @@ $(VENV)/.installed-dev: $(VENV)/.installed-base
 	$(PIP) uninstall -q -y torchvision torchaudio torchcodec || true
 	touch $@
 
+# Generate (cases, consultations, problems; filtered), show the status, publish in the Hub layout.
+# --all-consultations: the 135M model rarely reaches the right diagnosis, and sft would otherwise hold
+# only the verified reasoning traces; a real corpus keeps the default (correct consultations only).
 demo: $(VENV)/.installed-base
 	$(BIN)/synth run configs/demo.yaml
 	$(BIN)/synth status out/demo
+	$(BIN)/synth publish out/demo --to out/demo-published --all-consultations
 
 lint: $(VENV)/.installed-dev
 	$(BIN)/ruff check .
