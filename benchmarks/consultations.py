@@ -81,7 +81,12 @@ def _throughput_config(args: argparse.Namespace, out: Path, url: str) -> Any:
 
     return RunConfig.model_validate(
         {
-            "run": {"output": str(out), "seed": 7, "concurrency": args.concurrency},
+            "run": {
+                "output": str(out),
+                "seed": 7,
+                "concurrency": args.concurrency,
+                "cache": {"enabled": not args.no_cache},
+            },
             "teachers": {
                 "default": {
                     "backend": "openai",
@@ -183,6 +188,7 @@ def throughput_once(args: argparse.Namespace, latency_ms: float) -> dict[str, An
         cmd = [sys.executable, __file__, "throughput", "--worker", "--url", url]
         for flag in ("per_case", "concurrency", "min_turns", "max_turns"):
             cmd += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
+        cmd += ["--no-cache"] if args.no_cache else []
         profile = None
         if args.profile:
             py_spy = shutil.which("py-spy")
@@ -225,8 +231,14 @@ def throughput_once(args: argparse.Namespace, latency_ms: float) -> dict[str, An
             "full_phase_rps": rps,
         },
     }
-    row.update({k: getattr(args, k) for k in ("concurrency", "per_case", "min_turns", "max_turns")})
+    row.update(
+        {k: getattr(args, k) for k in ("concurrency", "per_case", "min_turns", "max_turns", "no_cache")}
+    )
     row["latency_ms"] = latency_ms
+    # the raw series, for reading where in-flight dips (ramp-up, drain, bursts)
+    row["in_flight_series"] = [
+        (round(t - row["t_start"], 3), n) for t, n, _ in samples if row["t_start"] <= t <= row["t_end"]
+    ]
     row.update(load_before=load_before, load_after=_load(), profile=str(profile) if profile else None)
     if profile is not None and profile.exists():
         row["profile_top"] = summarise_profile(profile)
@@ -523,6 +535,7 @@ def main() -> None:
         help="stub latency per request; a comma-separated list runs one run per latency (e.g. 100,250,500,1000,2000)",
     )
     tp.add_argument("--sample-ms", type=float, default=100.0, help="how often the stub's in-flight is read")
+    tp.add_argument("--no-cache", action="store_true", help="request cache off (to see what it costs)")
     tp.add_argument("--profile", action="store_true", help="sample the run with py-spy")
     tp.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)  # internal: the run itself
     tp.add_argument("--url", help=argparse.SUPPRESS)

@@ -69,7 +69,12 @@ class CacheStats:
 
 
 class RequestCache:
-    def __init__(self, path: str | Path, *, max_batch: int = 1024, max_wait_s: float = 0.02):
+    # max_wait_s, the group-commit window: every caller of `put` waits for it, and callers released by one
+    # commit are released together — 256 consultations whose turns were spread out leave a 20 ms window in
+    # step and reach the server in one burst, which then queues behind the event loop. Measured
+    # (docs/benchmarks.md, consultations): 20 ms held 0.57 / 0.88 of the latency-bound request rate at a
+    # 100 / 500 ms server, 2 ms 0.73–0.77 / 0.96, no window 0.78 / 0.98 at ~10 % more CPU per request.
+    def __init__(self, path: str | Path, *, max_batch: int = 1024, max_wait_s: float = 0.002):
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._read = _connect(self.path)
