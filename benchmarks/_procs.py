@@ -1,11 +1,26 @@
 """Helpers shared by the benchmark scripts: pin a process to a core, read a process's CPU time, summarise a
-py-spy profile."""
+py-spy profile, write a run's results."""
 
 from __future__ import annotations
 
 import collections
+import json
 import os
+import time
 from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def write_results(name: str, report: str, raw: Any, folder: Path = RESULTS) -> Path:
+    """folder/<name>-<timestamp>.md (the report) and .json (the raw results); returns the .json path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    (folder / f"{name}-{stamp}.md").write_text(report if report.endswith("\n") else report + "\n")
+    path = folder / f"{name}-{stamp}.json"
+    path.write_text(json.dumps(raw, indent=2, default=str) + "\n")
+    return path
 
 
 def pin(pid: int, core: int | None) -> None:

@@ -38,7 +38,7 @@ if str(ROOT) not in sys.path:  # run as a script from a checkout: make `synth` a
 
 from pydantic import BaseModel, Field  # noqa: E402
 
-from benchmarks._procs import pin, proc_cpu_s  # noqa: E402
+from benchmarks._procs import pin, proc_cpu_s, write_results  # noqa: E402
 
 CLIENTS = ["engine-backend", "engine-teacher", "engine-cached", "engine-sdk", "bare-sdk", "bare-aiohttp"]
 MODEL = "stub-model"
@@ -286,10 +286,7 @@ def main() -> None:
     rows = sorted(best.values(), key=lambda r: (r["concurrency"], CLIENTS.index(r["client"])))
     table = render(rows, args)
     print("\n" + table)
-    args.out.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    (args.out / f"client_throughput-{stamp}.md").write_text(table)
-    (args.out / f"client_throughput-{stamp}.json").write_text(json.dumps(rows, indent=2))
+    write_results("client_throughput", table, rows, args.out)
 
 
 def render(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:

@@ -48,9 +48,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from a checkout: make `synth` and `tests` importable
     sys.path.insert(0, str(ROOT))
 
-from benchmarks._procs import pin, proc_cpu_s, summarise_profile  # noqa: E402
-
-RESULTS = ROOT / "benchmarks" / "results"
+from benchmarks._procs import RESULTS, pin, proc_cpu_s, summarise_profile, write_results  # noqa: E402
 
 
 def _load() -> str:
@@ -62,15 +60,6 @@ def _pct(values: Sequence[float], q: float) -> float:
         return float("nan")
     s = sorted(values)
     return s[min(len(s) - 1, int(q * len(s)))]
-
-
-def _write(name: str, table: str, raw: dict[str, Any]) -> Path:
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    (RESULTS / f"{name}-{stamp}.md").write_text(table)
-    path = RESULTS / f"{name}-{stamp}.json"
-    path.write_text(json.dumps(raw, indent=2))
-    return path
 
 
 # -- throughput: the run, in its own process -------------------------------------------------------------------
@@ -257,7 +246,7 @@ def throughput(args: argparse.Namespace) -> list[dict[str, Any]]:
         table = render_sweep(rows) + "\n" + table
         print("\n" + render_sweep(rows))
     raw: dict[str, Any] = rows[0] if len(rows) == 1 else {"runs": rows}
-    print(f"raw results: {_write('consultations-throughput', table, raw)}", file=sys.stderr)
+    print(f"raw results: {write_results('consultations-throughput', table, raw)}", file=sys.stderr)
     return rows
 
 
@@ -517,7 +506,7 @@ def prefix(args: argparse.Namespace) -> dict[str, Any]:
     r["analysis"] = analyse_prefix(r["requests"])
     table = render_prefix(r)
     print("\n" + table)
-    print(f"raw results: {_write('consultations-prefix', table, r)}", file=sys.stderr)
+    print(f"raw results: {write_results('consultations-prefix', table, r)}", file=sys.stderr)
     return r
 
 

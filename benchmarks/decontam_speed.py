@@ -33,6 +33,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from benchmarks._procs import write_results  # noqa: E402
 from schemas.problem import VerifiableProblem  # noqa: E402
 from synth.quality.base import StageContext, make_doc  # noqa: E402
 from synth.quality.config import DecontaminationConfig  # noqa: E402
@@ -205,11 +206,7 @@ def main() -> None:
         f"false positives {len(fp)}; stage run agrees: {result['stage_agrees']}",
     ]
     print("\n".join(md))
-    out = ROOT / "benchmarks" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    (out / f"decontam_speed-{stamp}.json").write_text(json.dumps(result, indent=2) + "\n")
-    (out / f"decontam_speed-{stamp}.md").write_text("\n".join(md) + "\n")
+    write_results("decontam_speed", "\n".join(md), result)
     if missed or fp or result["near_misses_flagged"] or right != len(planted):
         sys.exit(1)
 

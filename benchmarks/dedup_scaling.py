@@ -33,6 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
+from benchmarks._procs import write_results  # noqa: E402
 from synth.quality import semantic  # noqa: E402
 
 DIM = 384
@@ -207,13 +208,7 @@ def main() -> None:
     ]
     report = "\n".join(lines) + "\n"
     print(report)
-    out = ROOT / "benchmarks" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    (out / f"dedup_scaling-{stamp}.md").write_text(report)
-    (out / f"dedup_scaling-{stamp}.json").write_text(
-        json.dumps({"load": [load, load_after], "rows": rows}, indent=2, default=str) + "\n"
-    )
+    write_results("dedup_scaling", report, {"load": [load, load_after], "rows": rows})
 
 
 if __name__ == "__main__":

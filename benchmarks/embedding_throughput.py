@@ -24,6 +24,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+from benchmarks._procs import write_results  # noqa: E402
 
 
 def texts(n: int, words: int, seed: int) -> list[str]:
@@ -102,13 +103,7 @@ def main() -> None:
         lines.append(f"| {r['embedder']} | {r['batch_size']} | {r['per_s_60']:.1f} | {r['per_s_300']:.1f} |")
     report = "\n".join(lines) + "\n"
     print(report)
-    out = ROOT / "benchmarks" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    (out / f"embedding_throughput-{stamp}.md").write_text(report)
-    (out / f"embedding_throughput-{stamp}.json").write_text(
-        json.dumps({"load": [load, load_after], "rows": rows}, indent=2) + "\n"
-    )
+    write_results("embedding_throughput", report, {"load": [load, load_after], "rows": rows})
 
 
 if __name__ == "__main__":

@@ -38,6 +38,7 @@ sys.path.insert(0, str(ROOT))
 
 import numpy as np  # noqa: E402
 
+from benchmarks._procs import write_results  # noqa: E402
 from schemas.embedded import embedded_minilm_path  # noqa: E402
 from schemas.problem import VerifiableProblem  # noqa: E402
 from synth.quality.base import Doc, StageContext  # noqa: E402
@@ -383,11 +384,7 @@ def main() -> None:
     lines += ["", "Columns after 'false pos.': the share of pairs of that kind flagged as duplicates."]
     report = "\n".join(lines) + "\n"
     print(report)
-    out = ROOT / "benchmarks" / "results"
-    out.mkdir(parents=True, exist_ok=True)
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    (out / f"neardup_eval-{stamp}.md").write_text(report)
-    (out / f"neardup_eval-{stamp}.json").write_text(json.dumps(result, indent=2, default=str) + "\n")
+    write_results("neardup_eval", report, result)
 
 
 if __name__ == "__main__":
