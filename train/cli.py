@@ -83,9 +83,9 @@ def _guarded(fn: Any, *args: Any) -> Any:
 def _check(method: str, recipe: Any) -> None:
     from train.data import load_split
     from train.models import load_tokenizer, training_chat_template
-    from train.recipe import TrainRecipe, _data_specs
+    from train.recipe import TrainRecipe, data_specs
 
-    for spec, _ in _data_specs(recipe, method):
+    for spec, _ in data_specs(recipe, method):
         needs = {"grpo": "rl", "sft": "sft", "dpo": "dpo"}.get(method, spec.config or "sft")
         if Path(spec.dataset).is_file():
             needs = "mcq"

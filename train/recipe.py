@@ -233,7 +233,7 @@ def _resolve(spec: DataSpec, base: Path) -> None:
         spec.dataset = str(candidate.resolve())
 
 
-def _data_specs(recipe: RecipeBase, method: str) -> list[tuple[DataSpec, str]]:
+def data_specs(recipe: RecipeBase, method: str) -> list[tuple[DataSpec, str]]:
     """Every dataset the recipe reads, with the published config it reads by default."""
     specs: list[tuple[DataSpec, str]] = []
     if isinstance(recipe, TrainRecipe):
@@ -269,7 +269,7 @@ def load_recipe(path: str | Path, method: str, overrides: dict[str, Any] | None 
     m = Path(recipe.model.name).expanduser()
     if recipe.model.name != "embedded" and not m.is_absolute() and (base / m).exists():
         recipe.model.name = str((base / m).resolve())
-    for spec, config in _data_specs(recipe, method):
+    for spec, config in data_specs(recipe, method):
         _resolve(spec, base)
         if spec.config is None:
             spec.config = config

@@ -59,14 +59,12 @@ class NeighbourIndex:
 
     def __init__(self, texts: list[str], groups: list[str | None], embedder: Any):
         import faiss
-        import numpy as np
 
         self.embedder = embedder
         self.groups = groups
         vecs = self.embed(texts)
         self.index = faiss.IndexFlatIP(vecs.shape[1])
         self.index.add(vecs)
-        self._np = np
 
     def embed(self, texts: list[str]) -> Any:
         import numpy as np

@@ -49,51 +49,33 @@ class FilterError(ValueError):
     """The filter cannot run at all (no input, OUT exists without force, an unknown table)."""
 
 
+#: stage kind -> (module, class); imported only when a config names the kind (faiss, datasketch are heavy)
+_STAGES = {
+    "heuristics": ("synth.quality.heuristics", "HeuristicsFilter"),
+    "leakage": ("synth.quality.leakage", "LeakageFilter"),
+    "phi": ("synth.quality.phi", "PhiScrubber"),
+    "decontaminate": ("synth.quality.decontam", "DecontaminationFilter"),
+    "exact_dedup": ("synth.quality.dedup", "ExactDedupFilter"),
+    "near_dedup": ("synth.quality.dedup", "MinHashDedupFilter"),
+    "semantic_dedup": ("synth.quality.semantic", "FaissDedupFilter"),
+    "complexity": ("synth.quality.judges", "ComplexityScorer"),
+    "quality": ("synth.quality.judges", "QualityJudge"),
+}
+
+
 def build_stage(cfg: StageConfig, in_dir: Path) -> Stage:
-    """The stage object for one config entry (imported lazily: faiss, datasketch only when configured)."""
+    """The stage object for one config entry."""
+    import importlib
+
     kind = cfg.stage
-    stage: Stage
-    if kind == "heuristics":
-        from synth.quality.heuristics import HeuristicsFilter
-
-        stage = HeuristicsFilter(cfg)  # type: ignore[arg-type]
-    elif kind == "leakage":
-        from synth.quality.leakage import LeakageFilter
-
-        cases = None
-        if cfg.hidden_answers is None:  # type: ignore[union-attr]
-            cases = _read_cases(in_dir)
-        stage = LeakageFilter(cfg, cases=cases)  # type: ignore[arg-type]
-    elif kind == "phi":
-        from synth.quality.phi import PhiScrubber
-
-        stage = PhiScrubber(cfg)  # type: ignore[arg-type]
-    elif kind == "decontaminate":
-        from synth.quality.decontam import DecontaminationFilter
-
-        stage = DecontaminationFilter(cfg)  # type: ignore[arg-type]
-    elif kind == "exact_dedup":
-        from synth.quality.dedup import ExactDedupFilter
-
-        stage = ExactDedupFilter(cfg)  # type: ignore[arg-type]
-    elif kind == "near_dedup":
-        from synth.quality.dedup import MinHashDedupFilter
-
-        stage = MinHashDedupFilter(cfg)  # type: ignore[arg-type]
-    elif kind == "semantic_dedup":
-        from synth.quality.semantic import FaissDedupFilter
-
-        stage = FaissDedupFilter(cfg)  # type: ignore[arg-type]
-    elif kind == "complexity":
-        from synth.quality.judges import ComplexityScorer
-
-        stage = ComplexityScorer(cfg)  # type: ignore[arg-type]
-    elif kind == "quality":
-        from synth.quality.judges import QualityJudge
-
-        stage = QualityJudge(cfg)  # type: ignore[arg-type]
-    else:  # pragma: no cover - the config union admits only the kinds above
+    if kind not in _STAGES:  # pragma: no cover - the config union admits only the kinds above
         raise ValueError(f"unknown stage {kind!r}")
+    module, name = _STAGES[kind]
+    factory = getattr(importlib.import_module(module), name)
+    extra: dict[str, Any] = {}
+    if kind == "leakage" and cfg.hidden_answers is None:  # type: ignore[union-attr]
+        extra["cases"] = _read_cases(in_dir)  # the input run's cards (plus the seeds, in the stage)
+    stage: Stage = factory(cfg, **extra)
     if cfg.name:
         stage.name = cfg.name  # type: ignore[misc]
     return stage
