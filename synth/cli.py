@@ -28,7 +28,15 @@ app.add_typer(cases_app, name="cases")
 app.command("verify")(verify_command)
 
 
-def _fail(msg: str, code: int = 2) -> None:
+# `synth run` exit codes (README, "Exit codes"). 2 is every usage or configuration error, as for any command.
+EXIT_CONFIG = 2
+# 3: finished, but items failed on transport faults; the next plain `synth run` retries them.
+EXIT_TRANSIENT = 3
+# 4: stopped, a teacher cannot be reached (before the first item, or down past its breaker's patience).
+EXIT_UNREACHABLE = 4
+
+
+def _fail(msg: str, code: int = EXIT_CONFIG) -> None:
     typer.echo(msg, err=True)
     raise typer.Exit(code)
 
@@ -76,6 +84,7 @@ def run(
         _fail(str(e))
     from synth.progress import make_display
     from synth.runner import RunLocked, Runner, build_jobs
+    from synth.teachers.errors import TeacherUnavailable
 
     try:
         jobs = build_jobs(cfg)
@@ -104,6 +113,14 @@ def run(
         result = asyncio.run(runner.run(jobs))
     except (RunLocked, SourceError) as e:
         _fail(f"error: {e}" if isinstance(e, SourceError) else str(e))
+    except TeacherUnavailable as e:
+        typer.echo(f"error: {e}", err=True)
+        typer.echo(
+            "stopped; nothing was quarantined for it and finished items are kept. Run the same command "
+            f"again once the teacher is reachable ({cfg.run.output}).",
+            err=True,
+        )
+        raise typer.Exit(EXIT_UNREACHABLE) from None
     except KeyboardInterrupt:
         typer.echo(
             f"interrupted; finished items are kept. Run the same command again to resume ({cfg.run.output}).",
@@ -133,7 +150,16 @@ def run(
             )
         except FilterError as e:
             _fail(f"filter: {e}")
+        except TeacherUnavailable as e:  # a judge teacher down past its breaker's patience
+            _fail(f"filter: {e}", EXIT_UNREACHABLE)
         _print_filter(res)
+    if result.transient:
+        typer.echo(
+            f"{result.transient} item(s) failed on transport faults (see the quarantine); the next "
+            "`synth run` of this config tries them again.",
+            err=True,
+        )
+        raise typer.Exit(EXIT_TRANSIENT)
 
 
 def _print_filter(res: Any) -> None:

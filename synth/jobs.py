@@ -84,6 +84,10 @@ class Job(abc.ABC):
     name: ClassVar[str]
     table: ClassVar[str]  # output table under data/
     record_type: ClassVar[type[Record]]
+    # The job of the same run whose output this one reads, if any, and (set by the runner before a dry run's
+    # `estimate`) the upstream items still to process: only those can still add items to this job.
+    upstream: Job | None = None
+    upstream_todo: list[WorkItem] | None = None
 
     @abc.abstractmethod
     def items(self) -> Iterator[WorkItem]:

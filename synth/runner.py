@@ -7,6 +7,10 @@ Guarantees, whatever moment the process dies (kill -9 included):
   sends nothing that had completed;
 - memory does not grow with the corpus: items are drawn lazily, at most `concurrency` in flight, and records
   leave memory at every shard flush.
+
+Before the first item every teacher the jobs use is checked (`Teacher.check`): one that cannot be reached stops
+the run at once with TeacherUnavailable, before anything is written or quarantined. The same error from a
+teacher's circuit breaker (down past its patience) stops a run under way; what finished is kept.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from synth.store.shards import ShardWriter, remove_orphans
 from synth.store.state import Quarantined, RunState
 from synth.teachers.base import Backend
 from synth.teachers.cache import RequestCache
-from synth.teachers.errors import TeacherError
+from synth.teachers.errors import TRANSIENT_KINDS, TeacherError, TeacherUnavailable
 from synth.teachers.registry import build_teacher
 from synth.teachers.teacher import Teacher
 
@@ -59,6 +63,9 @@ class RunResult:
     output: Path
     status: str
     jobs: list[JobResult]
+    # Items of this run's jobs left quarantined for a transport fault (this run's or an earlier one's): the next
+    # plain run tries them again. Non-zero makes `synth run` exit with EXIT_TRANSIENT.
+    transient: int = 0
 
 
 def build_jobs(cfg: RunConfig) -> list[Job]:
@@ -168,7 +175,12 @@ class Runner:
             cfg = self.cfg.teachers[n]
             if n in self.backends:
                 out[n] = Teacher(
-                    n, self.backends[n], cache=self.cache, params=cfg.params, max_reasks=cfg.max_reasks
+                    n,
+                    self.backends[n],
+                    cache=self.cache,
+                    params=cfg.params,
+                    max_reasks=cfg.max_reasks,
+                    breaker=cfg.breaker,
                 )
             else:
                 out[n] = build_teacher(n, cfg, self.cache)
@@ -183,11 +195,16 @@ class Runner:
         try:
             teachers = self._teachers_for(jobs)
             out = []
+            todos: dict[str, list[WorkItem]] = {}
             for job in jobs:
                 finished = (
                     state.finished_ids(job.name, retry_quarantined=self.retry_quarantined) if state else set()
                 )
-                todo = [it for it in job.items() if it.id not in finished]
+                todo = todos[job.name] = [it for it in job.items() if it.id not in finished]
+                if job.upstream is not None:
+                    # What the upstream job will still process is what can still reach this one: not every
+                    # upstream item (those it already quarantined never will).
+                    job.upstream_todo = todos.get(job.upstream.name)
                 out.append(job.estimate(todo, teachers))
             return out
         finally:
@@ -198,39 +215,60 @@ class Runner:
 
     # -- the run ----------------------------------------------------------------------------------------
     async def run(self, jobs: list[Job]) -> RunResult:
+        # Teachers first, checked before anything is written: an unreachable one stops the run right here.
+        self.teachers = self._teachers_for(jobs)
+        checks = await asyncio.gather(*(t.check() for t in self.teachers.values()), return_exceptions=True)
+        failed = next((c for c in checks if isinstance(c, BaseException)), None)
+        if failed is not None:
+            await self._close_teachers()
+            raise failed
         self.out.mkdir(parents=True, exist_ok=True)
         lock = _OutputLock(self.out)
-        lock.acquire()
+        try:
+            lock.acquire()
+        except BaseException:
+            await self._close_teachers()
+            raise
         state = RunState(self.out / "state.sqlite")
         self.cache = self._open_cache()
-        self.teachers = self._teachers_for(jobs)
+        for t in self.teachers.values():
+            t.cache = self.cache
         state.start_run(self.run_id, self.argv)
         write_manifest(self.out, self.cfg, self.run_id, jobs, status="running")
         results: list[JobResult] = []
         status = "failed"
+        transient = 0
         try:
             ctx = RunContext(self.run_id, self.cfg.run.seed, __version__, self.teachers)
             for job in jobs:
                 results.append(await self._run_job(job, ctx, state))
             status = "completed"
+            names = {j.name for j in jobs}
+            transient = sum(q.job in names and q.error_type in TRANSIENT_KINDS for q in state.quarantined())
         except (KeyboardInterrupt, asyncio.CancelledError):
             status = "interrupted"
+            raise
+        except TeacherUnavailable:
+            status = "stopped"  # a teacher went away for good; the next run resumes
             raise
         finally:
             state.save_teacher_stats(self.run_id, self._stats_rows())
             state.finish_run(self.run_id, status)
             _export_quarantine(self.out, state)
             write_manifest(self.out, self.cfg, self.run_id, jobs, status=status)
-            for t in self.teachers.values():
-                try:
-                    await t.aclose()
-                except Exception as e:  # closing must not hide the run's own outcome
-                    print(f"warning: closing teacher {t.name}: {e}", file=sys.stderr)
+            await self._close_teachers()
             if self.cache:
                 self.cache.close()
             state.close()
             lock.release()
-        return RunResult(self.run_id, self.out, status, results)
+        return RunResult(self.run_id, self.out, status, results, transient=transient)
+
+    async def _close_teachers(self) -> None:
+        for t in self.teachers.values():
+            try:
+                await t.aclose()
+            except Exception as e:  # closing must not hide the run's own outcome
+                print(f"warning: closing teacher {t.name}: {e}", file=sys.stderr)
 
     def _stats_rows(self) -> list[tuple[str, str, str, dict[str, Any]]]:
         return [(t.name, t.kind, t.model, t.stats.as_dict()) for t in self.teachers.values()]
@@ -318,6 +356,8 @@ class Runner:
                 bad = [type(r).__name__ for r in records if not isinstance(r, Record)]
                 if bad:
                     raise TypeError(f"job {job.name} returned {bad[0]}, not a Record")
+            except TeacherUnavailable:
+                raise  # the run's failure, not this item's: it stops the run and the item stays to do
             except TeacherError as e:
                 return reject(item, e.kind, f"teacher:{job.name}", str(e))
             except ItemFailed as e:
@@ -377,9 +417,10 @@ class Runner:
 
 def _raise_first(tasks: set[asyncio.Task[None]]) -> None:
     """Items never raise (failures are quarantined); what does raise is the run's own failure."""
-    for t in tasks:
-        if not t.cancelled() and t.exception() is not None:
-            raise t.exception()  # type: ignore[misc]
+    # Every exception is looked at (so none is reported as "never retrieved"); the first one is raised.
+    errors = [e for t in tasks if not t.cancelled() and (e := t.exception()) is not None]
+    if errors:
+        raise errors[0]
 
 
 def _write_heartbeat(out: Path, run_id: str, snap: Snapshot) -> None:

@@ -1,8 +1,9 @@
-"""The CLI as a user runs it: --help is instant, schema export, dry-run, status."""
+"""The CLI as a user runs it: --help is instant, schema export, dry-run, status, `synth run`'s exit codes."""
 
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 import sys
 import time
@@ -11,6 +12,7 @@ import pytest
 from typer.testing import CliRunner
 
 from synth.cli import app
+from tests.servers.openai_stub import StubServer
 
 runner = CliRunner()
 
@@ -66,3 +68,43 @@ def test_dry_run_sends_and_writes_nothing(write_config, tmp_path):
 def test_missing_folder_is_a_clear_error(args):
     r = runner.invoke(app, args)
     assert r.exit_code == 2
+
+
+def _stub_config(write_config, tmp_path, base_url, n=4):
+    return write_config(
+        {
+            "run": {"output": str(tmp_path / "out"), "concurrency": 2},
+            "teachers": {
+                "default": {
+                    "backend": "openai",
+                    "model": "stub",
+                    "base_url": base_url,
+                    "api_key_env": None,
+                    "max_retries": 0,
+                }
+            },
+            "cases": {"synthesize": {"n": n}},
+        }
+    )
+
+
+def test_unreachable_teacher_exits_4_at_once_and_quarantines_nothing(write_config, tmp_path):
+    with socket.socket() as s:  # free a moment ago, and nobody listens on it
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}/v1"
+    r = runner.invoke(app, ["run", str(_stub_config(write_config, tmp_path, url)), "--plain"])
+    assert r.exit_code == 4, r.output
+    assert f"cannot reach teacher 'default' at {url}: connection refused" in r.output
+    assert "completed" not in r.output and not (tmp_path / "out").exists()
+
+
+def test_exit_3_while_transport_failures_remain_then_0(write_config, tmp_path):
+    with StubServer() as stub:
+        cfg = _stub_config(write_config, tmp_path, stub.base_url)
+        stub.inject({"kind": "malformed"})  # max_retries 0: one item ends quarantined as BadResponse
+        r = runner.invoke(app, ["run", str(cfg), "--plain"])
+        assert r.exit_code == 3, r.output
+        assert "BadResponse: 1" in r.output and "1 item(s) failed on transport faults" in r.output
+        r = runner.invoke(app, ["run", str(cfg), "--plain"])  # no --retry-quarantined needed
+        assert r.exit_code == 0, r.output  # what may stay quarantined is content (the case gates' verdicts)
+        assert ", 3 finished earlier," in r.output and "BadResponse" not in r.output

@@ -1,7 +1,9 @@
 """The openai backend against a real HTTP server with injected faults, through both transports.
 
 The stub server (tests/servers/openai_stub.py) counts every request it receives, so each test can assert how many
-attempts the client made — the retry semantics are the official client's, and the two transports must agree.
+attempts the client made — the retry semantics are the official client's, and the two transports must agree:
+transport faults (including 2xx bodies that are cut off or not JSON) are retried within the request, content
+failures (a well-formed answer that fails the schema) are re-asked by the teacher.
 """
 
 from __future__ import annotations
@@ -24,10 +26,14 @@ from synth.teachers.errors import (
     ConnectionFailed,
     RateLimited,
     RequestRejected,
+    SchemaInvalid,
     ServerError,
+    TeacherError,
     TeacherTimeout,
+    is_transient,
 )
 from synth.teachers.openai_backend import OpenAIBackend, retry_after_seconds, retry_delay
+from synth.teachers.teacher import Teacher
 from tests.servers.openai_stub import StubServer
 
 TRANSPORTS = ["aiohttp", "sdk"]
@@ -177,13 +183,81 @@ async def test_connection_refused(transport: str) -> None:
 # -- answers ---------------------------------------------------------------------------------------------------
 
 
+BAD_BODIES = ["malformed", "cut", "no_choices"]  # cut-off JSON, a body short of its length, no choices
+
+
 @pytest.mark.parametrize("transport", TRANSPORTS)
-@pytest.mark.parametrize("kind", ["malformed", "no_choices"])
-async def test_bad_response(stub: StubServer, transport: str, kind: str) -> None:
+@pytest.mark.parametrize("kind", BAD_BODIES)
+async def test_bad_body_is_retried_like_a_dropped_connection(
+    stub: StubServer, transport: str, kind: str
+) -> None:
     stub.inject({"kind": kind})
-    with pytest.raises(BadResponse):
-        await call(make(stub.base_url, transport))
-    assert stub.stats()["total"] == 1  # a 2xx is never retried
+    out = await call(make(stub.base_url, transport))
+    assert out.finish_reason == "stop" and out.text
+    assert stub.stats()["total"] == 2 and stub.stats()["faults_served"] == {kind: 1}
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+@pytest.mark.parametrize("kind", BAD_BODIES)
+async def test_persistent_bad_body_is_a_transient_failure(
+    stub: StubServer, transport: str, kind: str
+) -> None:
+    stub.inject(*[{"kind": kind}] * 10)
+    with pytest.raises(TeacherError) as info:
+        await call(make(stub.base_url, transport, max_retries=2))
+    # A body cut short surfaces as a dropped connection, a complete but broken one as BadResponse: both are
+    # transport faults, which the next run retries without being asked.
+    expected = ConnectionFailed if kind == "cut" else BadResponse
+    assert isinstance(info.value, expected), info.value
+    assert is_transient(info.value)
+    assert stub.stats()["total"] == 3  # the one retry loop: max_retries + 1 attempts, never more
+
+
+@pytest.mark.parametrize("transport", TRANSPORTS)
+async def test_wrong_shape_is_a_content_failure_reasked_not_retried(stub: StubServer, transport: str) -> None:
+    """A well-formed completion whose content fails the schema is the model's answer: re-asked with the error,
+    never re-sent as it was; a cut-off body is re-sent as it was and never re-asked."""
+    teacher = Teacher("t", make(stub.base_url, transport), max_reasks=2)
+    try:
+        stub.inject({"kind": "wrong_shape"})
+        c = await teacher.complete(req().messages, response_format=Diagnosis)
+        assert isinstance(c.parsed, Diagnosis) and c.attempts == 2 and teacher.stats.reasks == 1
+        assert stub.stats()["total"] == 2 and stub.stats()["max_repeat"] == 1  # the re-ask is a new request
+
+        stub.control(reset=True)
+        stub.inject({"kind": "malformed"})
+        c = await teacher.complete(req("another case").messages, response_format=Diagnosis)
+        assert c.attempts == 1 and teacher.stats.reasks == 1  # no re-ask for a transport fault
+        assert stub.stats()["total"] == 2 and stub.stats()["max_repeat"] == 2  # the same request, re-sent
+
+        stub.control(reset=True)
+        stub.inject(*[{"kind": "wrong_shape"}] * 10)
+        with pytest.raises(SchemaInvalid):
+            await teacher.complete(req("a third case").messages, response_format=Diagnosis)
+        assert stub.stats()["total"] == 3  # 1 + max_reasks asks, each sent once
+        assert not is_transient(SchemaInvalid("x"))
+    finally:
+        await teacher.aclose()
+
+
+async def test_check_says_why_a_server_cannot_be_reached(stub: StubServer) -> None:
+    assert await make(stub.base_url).check() is None
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    assert await make(f"http://127.0.0.1:{port}/v1").check() == "connection refused"
+    stub.control(models_status=401)
+    try:
+        reason = await make(stub.base_url, api_key_env="STUB_TEACHER_KEY").check()
+    finally:
+        stub.control(models_status=200)
+    assert reason is not None and "HTTP 401" in reason and "STUB_TEACHER_KEY" in reason
+    stub.control(models_status=404)  # a server without /models is still a server
+    try:
+        assert await make(stub.base_url).check() is None
+    finally:
+        stub.control(models_status=200)
+    assert stub.stats()["total"] == 0  # a check sends no chat request
 
 
 @pytest.mark.parametrize("transport", TRANSPORTS)

@@ -1,15 +1,25 @@
-"""Teacher control flow with a scripted backend: cache, re-asks, typed failures, in-flight dedup."""
+"""Teacher control flow with a scripted backend: cache, re-asks, typed failures, in-flight dedup, the breaker."""
 
 from __future__ import annotations
 
 import asyncio
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
 from synth.teachers.base import SamplingParams
+from synth.teachers.breaker import BreakerConfig
 from synth.teachers.cache import RequestCache
-from synth.teachers.errors import Refusal, SchemaInvalid, ServerError, Truncated
+from synth.teachers.config import OpenAITeacherConfig
+from synth.teachers.errors import (
+    ConnectionFailed,
+    Refusal,
+    RequestRejected,
+    SchemaInvalid,
+    ServerError,
+    TeacherUnavailable,
+    Truncated,
+)
 from synth.teachers.teacher import Teacher
 from tests.fakes import ScriptedBackend, raw
 
@@ -105,3 +115,114 @@ async def test_cache_batches_many_concurrent_writes(tmp_path):
     assert cache.summary()["entries"] == 500
     assert cache.stats.commits < 100  # group commit: far fewer transactions than writes
     cache.close()
+
+
+# -- the circuit breaker ---------------------------------------------------------------------------------------
+
+FAST = BreakerConfig(failures=3, probe_initial_s=0.01, probe_max_s=0.05, give_up_after_s=5.0)
+
+
+class CheckedBackend(ScriptedBackend):
+    """A scripted backend with a `check`, like a server's: `up` says whether the probe gets an answer."""
+
+    location = "http://teacher.test/v1"
+
+    def __init__(self, script, **kw):
+        super().__init__(script, **kw)
+        self.up = True
+        self.checks = 0
+
+    async def check(self) -> str | None:
+        self.checks += 1
+        return None if self.up else "connection refused"
+
+
+def _down_then(answer: str, down_for: int):
+    sent = {"n": 0}
+
+    def script(req):
+        sent["n"] += 1
+        return ConnectionFailed("refused") if sent["n"] <= down_for else raw(answer)
+
+    return script
+
+
+async def test_breaker_pauses_after_k_transport_failures_and_resumes_on_a_good_probe():
+    backend = CheckedBackend(_down_then("ok", down_for=3))
+    backend.up = False
+    t = Teacher("t", backend, breaker=FAST)
+    for i in range(3):
+        with pytest.raises(ConnectionFailed):
+            await t.complete([{"role": "user", "content": f"q{i}"}])
+    assert t.breaker.is_open and t.stats.pauses == 1
+    waiting = asyncio.create_task(t.complete([{"role": "user", "content": "q3"}]))
+    await asyncio.sleep(0.2)
+    assert not waiting.done() and len(backend.calls) == 3  # paused: nothing sent, nothing failed
+    assert backend.checks >= 2  # probed, with backoff
+    backend.up = True
+    out = await asyncio.wait_for(waiting, 2)
+    assert out.text == "ok" and not t.breaker.is_open and len(backend.calls) == 4
+    await t.aclose()
+
+
+async def test_breaker_gives_up_with_teacher_unavailable():
+    backend = CheckedBackend(lambda r: ConnectionFailed("refused"))
+    backend.up = False
+    t = Teacher("t", backend, breaker=FAST.model_copy(update={"give_up_after_s": 0.15}))
+    for i in range(3):
+        with pytest.raises(ConnectionFailed):
+            await t.complete([{"role": "user", "content": f"q{i}"}])
+    with pytest.raises(
+        TeacherUnavailable, match=r"cannot reach teacher 't' at http://teacher.test/v1: still"
+    ):
+        await asyncio.wait_for(t.complete([{"role": "user", "content": "q3"}]), 2)
+    assert len(backend.calls) == 3
+    await t.aclose()
+
+
+async def test_breaker_without_a_check_lets_one_request_through_at_a_time():
+    backend = ScriptedBackend(_down_then("ok", down_for=4))  # no `check`: the probe is one real request
+    t = Teacher("t", backend, breaker=FAST)
+    for i in range(3):
+        with pytest.raises(ConnectionFailed):
+            await t.complete([{"role": "user", "content": f"q{i}"}])
+    assert t.breaker.is_open
+    outs = await asyncio.gather(
+        *[t.complete([{"role": "user", "content": f"w{i}"}]) for i in range(5)], return_exceptions=True
+    )
+    # The first trial fails (the 4th failure); the next trial succeeds and lets the others go.
+    assert sum(isinstance(o, ConnectionFailed) for o in outs) == 1
+    assert sum(not isinstance(o, Exception) for o in outs) == 4
+    assert len(backend.calls) == 3 + 5 and not t.breaker.is_open
+    await t.aclose()
+
+
+async def test_content_failures_and_rejections_never_pause():
+    answers = [RequestRejected("HTTP 400", status=400), "not json"] * 10
+    t = Teacher("t", ScriptedBackend(answers), max_reasks=0, breaker=FAST)
+    for i in range(10):
+        with pytest.raises((RequestRejected, SchemaInvalid)):
+            await t.complete([{"role": "user", "content": f"q{i}"}], response_format=Answer)
+    assert not t.breaker.is_open and t.stats.pauses == 0
+
+
+async def test_breaker_off_and_threshold_from_config():
+    t = Teacher(
+        "t", ScriptedBackend(lambda r: ServerError("503", status=503)), breaker=BreakerConfig(failures=0)
+    )
+    for i in range(20):
+        with pytest.raises(ServerError):
+            await t.complete([{"role": "user", "content": f"q{i}"}])
+    assert not t.breaker.is_open
+    with pytest.raises(ValidationError, match="failurs"):
+        OpenAITeacherConfig(backend="openai", model="m", breaker={"failurs": 3})  # type: ignore[arg-type]
+    assert OpenAITeacherConfig(backend="openai", model="m", breaker={"failures": 3}).breaker.failures == 3  # type: ignore[arg-type]
+
+
+async def test_check_names_the_teacher_and_where():
+    backend = CheckedBackend(["ok"])
+    backend.up = False
+    with pytest.raises(TeacherUnavailable) as info:
+        await Teacher("default", backend).check()
+    assert str(info.value) == "cannot reach teacher 'default' at http://teacher.test/v1: connection refused"
+    await Teacher("default", ScriptedBackend([])).check()  # nothing to reach: in-process backends pass

@@ -294,11 +294,14 @@ class ReasoningJob(Job):
     def estimate(self, todo: list[WorkItem], teachers: dict[str, Teacher]) -> Estimate:
         cfg, n = self.cfg, len(todo)
         if self.upstream is not None:
-            # Before the problems job has run, count every good question it has yet to screen (an upper
-            # bound: the screens drop some).
-            written = len(self.problems())
-            good = sum(not isinstance(it.payload, BadMCQ) for it in self.upstream.items())
-            n += max(0, good - written)
+            # Count every good question the problems job has yet to screen (an upper bound: the screens drop
+            # some). Only the ones it still has to do: a question it already rejected never becomes a problem.
+            if self.upstream_todo is not None:
+                n += sum(not isinstance(it.payload, BadMCQ) for it in self.upstream_todo)
+            else:
+                written = len(self.problems())
+                good = sum(not isinstance(it.payload, BadMCQ) for it in self.upstream.items())
+                n += max(0, good - written)
         teacher = teachers[cfg.teacher]
         params = cfg.params or teacher.params
         attempts = cfg.max_restarts + 1

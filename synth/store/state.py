@@ -15,6 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+# Failures the next run tries again without being asked (transport trouble, not the content); defined with the
+# teacher errors, and read from here by the state's users.
+from synth.teachers.errors import TRANSIENT_KINDS
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS items (
   job TEXT NOT NULL, item_id TEXT NOT NULL, status TEXT NOT NULL, shard TEXT,
@@ -33,9 +37,6 @@ CREATE TABLE IF NOT EXISTS teacher_stats (
   PRIMARY KEY (run_id, teacher)
 );
 """
-
-#: failures worth trying again on the next run without being asked (transport trouble, not the content)
-TRANSIENT_KINDS = frozenset({"RateLimited", "Timeout", "ServerError", "ConnectionFailed"})
 
 
 @dataclass(frozen=True)

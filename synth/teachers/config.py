@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from synth.teachers.base import SamplingParams
+from synth.teachers.breaker import BreakerConfig
 
 
 class _TeacherBase(BaseModel):
@@ -14,6 +15,10 @@ class _TeacherBase(BaseModel):
 
     params: SamplingParams = Field(default_factory=SamplingParams, description="default sampling")
     max_reasks: int = Field(default=2, ge=0, description="re-asks when output fails the response schema")
+    breaker: BreakerConfig = Field(
+        default_factory=BreakerConfig,
+        description="pause and probe the teacher after a run of transport failures (synth/teachers/breaker.py)",
+    )
 
 
 class OpenAITeacherConfig(_TeacherBase):
@@ -31,12 +36,15 @@ class OpenAITeacherConfig(_TeacherBase):
     tpm: float | None = Field(default=None, gt=0, description="tokens per minute limit (prompt + max_tokens)")
     timeout_s: float = Field(default=600.0, gt=0)
     max_retries: int = Field(
-        default=2, ge=0, description="as the official client: retries after the first try"
+        default=2,
+        ge=0,
+        description="retries after the first try, on transport faults (as the official client, plus 2xx "
+        "bodies that are cut off or not JSON)",
     )
     structured_output: Literal["json_schema", "json_object", "none"] = "json_schema"
     transport: Literal["aiohttp", "sdk"] = Field(
         default="aiohttp",
-        description="aiohttp: thin client with the SDK's retry semantics; sdk: openai.AsyncOpenAI",
+        description="aiohttp: thin client; sdk: openai.AsyncOpenAI. One retry loop, the same, around either",
     )
     extra_body: dict[str, Any] = Field(default_factory=dict, description="extra JSON fields sent as they are")
 

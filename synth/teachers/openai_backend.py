@@ -4,14 +4,17 @@ Two transports, one behaviour:
 
 - ``aiohttp`` (default): a thin client over one `aiohttp.ClientSession`. Measured here, the official SDK spends
   4–9 ms of CPU per request against well under 1 ms for a raw aiohttp request, so at corpus scale the SDK, not
-  the server, becomes the limit (see docs/benchmarks.md). This client copies the SDK's retry semantics exactly:
-  `max_retries` retries after the first try; retry on 408, 409, 429, >=500, connection errors and timeouts;
-  obey `x-should-retry`; honour `retry-after-ms` / `retry-after` (seconds or an HTTP date) when it is within
-  (0, 60] s; otherwise back off 0.5 s * 2^n, capped at 8 s, times a jitter of 1 - 0.25*random().
-- ``sdk``: `openai.AsyncOpenAI` with its own retry loop, for comparison and for users who want the SDK.
+  the server, becomes the limit (see docs/benchmarks.md).
+- ``sdk``: `openai.AsyncOpenAI` (its own retries turned off), for comparison and for users who want the SDK.
 
-Either way there is exactly one retry loop on the request path, and every failure ends as a typed error of
-synth.teachers.errors. Concurrency, requests/min and tokens/min are bounded per backend instance.
+Either way there is exactly one retry loop on the request path, `_with_retries`, with the official client's
+semantics: `max_retries` retries after the first try; retry on 408, 409, 429, >=500, connection errors, timeouts
+and 2xx bodies that are not a chat completion (cut off, unparseable, no choices: the model's answer never
+arrived, exactly as with a dropped connection); obey `x-should-retry`; honour `retry-after-ms` / `retry-after`
+(seconds or an HTTP date) when it is within (0, 60] s; otherwise back off 0.5 s * 2^n, capped at 8 s, times a
+jitter of 1 - 0.25*random(). Every failure ends as a typed error of synth.teachers.errors. Concurrency,
+requests/min and tokens/min are bounded per backend instance. `check` asks the server's `/models` whether it
+can be reached at all (before a run's first item, and to probe a paused teacher).
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ import math
 import os
 import random
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from functools import lru_cache
 from typing import Any
 
@@ -61,6 +64,7 @@ INITIAL_RETRY_DELAY = 0.5
 MAX_RETRY_DELAY = 8.0
 MAX_RETRY_AFTER = 60.0
 _BODY_SNIPPET = 500
+CHECK_TIMEOUT_S = 10.0  # `check` is one GET of a tiny list: a server that takes longer is not fit to serve
 _PLACEHOLDER_KEY = "not-needed"  # the SDK insists on a key; local servers ignore it
 
 
@@ -116,6 +120,29 @@ def _status_error(status: int, body: str) -> TeacherError:
     return RequestRejected(message, status=status, body=snippet)
 
 
+class _Failed(Exception):
+    """One attempt's failure inside the retry loop: the typed error, whether a retry may fix it, and the headers
+    that may say when."""
+
+    def __init__(self, error: TeacherError, retryable: bool, headers: Mapping[str, str] | None = None):
+        super().__init__(str(error))
+        self.error = error
+        self.retryable = retryable
+        self.headers = headers
+
+
+def _connect_reason(exc: BaseException) -> str:
+    """A short human reason for a failed connection ("connection refused", "host name not resolved")."""
+    import socket
+
+    os_error = getattr(exc, "os_error", None) or exc.__cause__ or exc
+    if isinstance(os_error, ConnectionRefusedError):
+        return "connection refused"
+    if isinstance(os_error, socket.gaierror):
+        return f"host name not resolved ({os_error.strerror or os_error})"
+    return str(os_error) or type(os_error).__name__
+
+
 class OpenAIBackend:
     """Chat completions against an OpenAI-compatible server. Cheap to build; connects on first use."""
 
@@ -124,6 +151,7 @@ class OpenAIBackend:
     def __init__(self, cfg: OpenAITeacherConfig):
         self.cfg = cfg
         self.model = cfg.model
+        self.location = cfg.base_url  # where `check` looks: named in "cannot reach teacher ... at URL"
         self._url = cfg.base_url.rstrip("/") + "/chat/completions"
         key = os.environ.get(cfg.api_key_env) if cfg.api_key_env else None
         self._api_key = key or None
@@ -147,10 +175,12 @@ class OpenAIBackend:
                 if self._sdk is None:
                     import openai
 
+                    # No retries inside the SDK: `_with_retries` is the one loop, for both transports (the
+                    # SDK cannot retry a 2xx body it fails to parse, and two nested loops multiply attempts).
                     self._sdk = openai.AsyncOpenAI(
                         base_url=self.cfg.base_url,
                         api_key=self._api_key or _PLACEHOLDER_KEY,
-                        max_retries=self.cfg.max_retries,
+                        max_retries=0,
                         timeout=self.cfg.timeout_s,
                     )
             elif self._http is None:
@@ -179,8 +209,40 @@ class OpenAIBackend:
         await self._acquire_rate(request)
         async with self._sem:
             if self.cfg.transport == "sdk":
-                return await self._generate_sdk(self._payload(request))
-            return await self._generate_aiohttp(self._body(request))
+                payload = self._payload(request)
+                return await self._with_retries(lambda: self._attempt_sdk(payload))
+            data = self._body(request)
+            return await self._with_retries(lambda: self._attempt_aiohttp(data))
+
+    async def check(self) -> str | None:
+        """Whether the server can be reached: None if it answers `GET /models`, else the reason it cannot.
+
+        One attempt, never retried (the caller decides: a run stops, a paused teacher's probe backs off). Any
+        HTTP answer means reachable, except 401/403: then every request would be rejected, so it is reported.
+        """
+        import aiohttp
+
+        timeout_s = min(self.cfg.timeout_s, CHECK_TIMEOUT_S)
+        url = self.cfg.base_url.rstrip("/") + "/models"
+        try:
+            async with (
+                aiohttp.ClientSession(
+                    headers=self._headers, timeout=aiohttp.ClientTimeout(total=timeout_s)
+                ) as http,
+                http.get(url) as resp,
+            ):
+                status = resp.status
+                await resp.read()
+        except TimeoutError:
+            return f"no answer within {timeout_s:g} s"
+        except aiohttp.ClientConnectorError as exc:
+            return _connect_reason(exc)
+        except aiohttp.ClientError as exc:
+            return f"{type(exc).__name__}: {exc}"
+        if status in (401, 403):
+            key = f"the key in ${self.cfg.api_key_env}" if self.cfg.api_key_env else "no key (api_key_env)"
+            return f"HTTP {status} from {url}: the server refuses {key}"
+        return None
 
     # -- request building -------------------------------------------------------------------------------------
 
@@ -275,7 +337,7 @@ class OpenAIBackend:
         return tail
 
     async def _acquire_rate(self, request: Request) -> None:
-        # One acquisition per logical request (not per retry), as the SDK transport cannot see its own retries.
+        # One acquisition per logical request, not per retry: a retry is paced by its backoff instead.
         if self._rpm is not None:
             await self._rpm.acquire()
         if self._tpm is not None:
@@ -283,35 +345,41 @@ class OpenAIBackend:
             estimate = chars / 4 + request.params.max_tokens
             await self._tpm.acquire(min(estimate, self._tpm.max_rate))
 
-    # -- aiohttp transport: the one retry loop ----------------------------------------------------------------
+    # -- the one retry loop, then one attempt per transport ---------------------------------------------------
 
-    async def _generate_aiohttp(self, data: bytes) -> RawCompletion:
-        aiohttp = self._aiohttp
+    async def _with_retries(self, attempt: Callable[[], Awaitable[RawCompletion]]) -> RawCompletion:
         max_retries = self.cfg.max_retries
         for retries_taken in range(max_retries + 1):
-            remaining = max_retries - retries_taken
             try:
-                async with self._http.post(self._url, data=data) as resp:
-                    status = resp.status
-                    body = await resp.read()
-                    headers = resp.headers
-            except TimeoutError as exc:  # before ClientError: aiohttp's timeouts subclass both
-                if remaining > 0:
-                    await asyncio.sleep(retry_delay(retries_taken, None))
+                return await attempt()
+            except _Failed as failed:
+                if failed.retryable and retries_taken < max_retries:
+                    await asyncio.sleep(retry_delay(retries_taken, failed.headers))
                     continue
-                raise TeacherTimeout(f"no answer within {self.cfg.timeout_s} s from {self._url}") from exc
-            except aiohttp.ClientError as exc:
-                if remaining > 0:
-                    await asyncio.sleep(retry_delay(retries_taken, None))
-                    continue
-                raise ConnectionFailed(f"{type(exc).__name__} talking to {self._url}: {exc}") from exc
-            if status < 300:
-                return self._parse(body)
-            if remaining > 0 and should_retry(status, headers):
-                await asyncio.sleep(retry_delay(retries_taken, headers))
-                continue
-            raise _status_error(status, body.decode("utf-8", "replace"))
+                raise failed.error from failed.__cause__
         raise AssertionError("unreachable: the loop either returns or raises")
+
+    async def _attempt_aiohttp(self, data: bytes) -> RawCompletion:
+        aiohttp = self._aiohttp
+        try:
+            async with self._http.post(self._url, data=data) as resp:
+                status = resp.status
+                body = await resp.read()  # a body cut short by the server raises ClientPayloadError here
+                headers = resp.headers
+        except TimeoutError as exc:  # before ClientError: aiohttp's timeouts subclass both
+            error: TeacherError = TeacherTimeout(f"no answer within {self.cfg.timeout_s} s from {self._url}")
+            raise _Failed(error, retryable=True) from exc
+        except aiohttp.ClientError as exc:
+            error = ConnectionFailed(f"{type(exc).__name__} talking to {self._url}: {exc}")
+            raise _Failed(error, retryable=True) from exc
+        if status < 300:
+            try:
+                return self._parse(body)
+            except BadResponse as exc:
+                raise _Failed(exc, retryable=True) from exc.__cause__
+        raise _Failed(
+            _status_error(status, body.decode("utf-8", "replace")), should_retry(status, headers), headers
+        )
 
     def _parse(self, body: bytes) -> RawCompletion:
         try:
@@ -337,7 +405,7 @@ class OpenAIBackend:
 
     # -- sdk transport ----------------------------------------------------------------------------------------
 
-    async def _generate_sdk(self, payload: dict[str, Any]) -> RawCompletion:
+    async def _attempt_sdk(self, payload: dict[str, Any]) -> RawCompletion:
         import openai
 
         known = ("model", "messages", "temperature", "top_p", "max_tokens", "seed", "stop", "response_format")
@@ -345,16 +413,22 @@ class OpenAIBackend:
         extra = {k: v for k, v in payload.items() if k not in known}
         try:
             out = await self._sdk.chat.completions.create(**kwargs, extra_body=extra or None)
-        except openai.APITimeoutError as exc:
-            raise TeacherTimeout(f"no answer within {self.cfg.timeout_s} s from {self._url}") from exc
+        except openai.APITimeoutError as exc:  # before APIConnectionError, which it subclasses
+            error: TeacherError = TeacherTimeout(f"no answer within {self.cfg.timeout_s} s from {self._url}")
+            raise _Failed(error, retryable=True) from exc
         except openai.APIConnectionError as exc:
-            raise ConnectionFailed(f"connection to {self._url} failed: {exc}") from exc
+            raise _Failed(
+                ConnectionFailed(f"connection to {self._url} failed: {exc}"), retryable=True
+            ) from exc
         except openai.APIStatusError as exc:
-            raise _status_error(exc.status_code, exc.response.text) from exc
-        except (openai.APIResponseValidationError, ValueError) as exc:
-            raise BadResponse(f"not a chat completion: {exc}") from exc
+            status, headers = exc.status_code, exc.response.headers
+            error = _status_error(status, exc.response.text)
+            raise _Failed(error, should_retry(status, headers), headers) from exc
+        except (openai.APIResponseValidationError, ValueError) as exc:  # a 2xx body it could not parse
+            raise _Failed(BadResponse(f"not a chat completion: {exc}"), retryable=True) from exc
         if not getattr(out, "choices", None):
-            raise BadResponse(f"no choices in the answer: {str(out)[:_BODY_SNIPPET]}")
+            error = BadResponse(f"no choices in the answer: {str(out)[:_BODY_SNIPPET]}")
+            raise _Failed(error, retryable=True)
         choice = out.choices[0]
         usage = out.usage
         details = getattr(usage, "prompt_tokens_details", None) if usage else None

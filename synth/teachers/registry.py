@@ -26,4 +26,11 @@ def build_backend(cfg: TeacherConfig) -> Backend:
 
 
 def build_teacher(name: str, cfg: TeacherConfig, cache: RequestCache | None) -> Teacher:
-    return Teacher(name, build_backend(cfg), cache=cache, params=cfg.params, max_reasks=cfg.max_reasks)
+    return Teacher(
+        name,
+        build_backend(cfg),
+        cache=cache,
+        params=cfg.params,
+        max_reasks=cfg.max_reasks,
+        breaker=cfg.breaker,
+    )

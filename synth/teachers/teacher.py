@@ -3,7 +3,9 @@
 - the request cache (a completed request is never sent again, across runs and crashes);
 - schema validation with bounded re-asks (the validation error goes back to the model);
 - typed failures: Truncated, Refusal, SchemaInvalid, or the backend's own transport errors — never None;
-- statistics per teacher (requests sent, cache hits, tokens in/out, failures by kind).
+- a circuit breaker (synth/teachers/breaker.py): after a run of transport failures, requests wait while the
+  teacher is probed instead of failing one after another;
+- statistics per teacher (requests sent, cache hits, tokens in/out, failures by kind, pauses).
 """
 
 from __future__ import annotations
@@ -20,8 +22,9 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from synth.teachers.base import Backend, ChatMessage, Completion, RawCompletion, Request, SamplingParams
+from synth.teachers.breaker import BreakerConfig, CircuitBreaker
 from synth.teachers.cache import RequestCache, cache_key
-from synth.teachers.errors import Refusal, SchemaInvalid, TeacherError, Truncated
+from synth.teachers.errors import Refusal, SchemaInvalid, TeacherError, TeacherUnavailable, Truncated
 
 _FENCE = re.compile(r"^\s*```(?:json)?\s*(.*?)\s*```\s*$", re.DOTALL)
 
@@ -36,6 +39,7 @@ class TeacherStats:
     reasks: int = 0
     failures: Counter[str] = field(default_factory=Counter)
     latency_s: float = 0.0
+    pauses: int = 0  # times the circuit breaker paused this teacher
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -47,6 +51,7 @@ class TeacherStats:
             "reasks": self.reasks,
             "failures": dict(self.failures),
             "latency_s": round(self.latency_s, 3),
+            "pauses": self.pauses,
         }
 
 
@@ -79,6 +84,7 @@ class Teacher:
         cache: RequestCache | None = None,
         params: SamplingParams | None = None,
         max_reasks: int = 2,
+        breaker: BreakerConfig | None = None,
     ):
         self.name = name
         self.backend = backend
@@ -88,6 +94,18 @@ class Teacher:
         self.stats = TeacherStats()
         self._schemas: dict[type[BaseModel], dict[str, Any]] = {}
         self._inflight: dict[str, asyncio.Future[RawCompletion]] = {}
+        # `check` and `location` are optional on a backend: servers have them, in-process backends need neither.
+        self.location: str = getattr(backend, "location", None) or f"{backend.kind}:{backend.model}"
+        self._check = getattr(backend, "check", None)
+        self.breaker = CircuitBreaker(name, self.location, breaker or BreakerConfig(), self._check)
+
+    async def check(self) -> None:
+        """Raise TeacherUnavailable if the backend says it cannot be reached (a no-op for in-process ones)."""
+        if self._check is None:
+            return
+        reason = await self._check()
+        if reason is not None:
+            raise TeacherUnavailable(self.name, self.location, reason)
 
     @property
     def kind(self) -> str:
@@ -219,10 +237,17 @@ class Teacher:
         if key is not None:
             fut = asyncio.get_running_loop().create_future()
             self._inflight[key] = fut
-        t0 = time.perf_counter()
         try:
+            await self.breaker.admit()
+            t0 = time.perf_counter()
             self.stats.requests += 1
-            raw = await self.backend.generate(request)
+            try:
+                raw = await self.backend.generate(request)
+            except TeacherError as e:
+                self.breaker.failed(e)
+                self.stats.pauses = self.breaker.pauses
+                raise
+            self.breaker.succeeded()
             self.stats.latency_s += time.perf_counter() - t0
             self.stats.prompt_tokens += raw.prompt_tokens
             self.stats.completion_tokens += raw.completion_tokens
@@ -242,6 +267,7 @@ class Teacher:
                 self._inflight.pop(key, None)
 
     async def aclose(self) -> None:
+        await self.breaker.aclose()
         await self.backend.aclose()
 
 

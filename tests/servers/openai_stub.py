@@ -12,9 +12,13 @@ hash of the request (different prompts, different answers); other requests get a
 Answers are cached by request body, so a repeated request costs a dict lookup — the server must never be the
 bottleneck of the client benchmark. Faults (applied to the next requests, in order, before any answer):
 ``{"kind": "status", "status": 429, "retry_after": 1}`` (also ``retry_after_ms``, ``headers``, ``body``),
-``{"kind": "hang", "seconds": 30}``, ``{"kind": "malformed"}``, ``{"kind": "no_choices"}``,
-``{"kind": "length"}``, ``{"kind": "refusal"}``. GET /stats returns counters: total requests, requests per
-canonical body hash, in-flight maximum, faults served.
+``{"kind": "hang", "seconds": 30}``, ``{"kind": "malformed"}`` (a 200 whose JSON is cut off),
+``{"kind": "cut"}`` (a 200 whose body stops short of its Content-Length: the connection drops mid-answer),
+``{"kind": "no_choices"}``, ``{"kind": "wrong_shape"}`` (a well-formed completion whose content is JSON that
+fits no response schema), ``{"kind": "length"}``, ``{"kind": "refusal"}``. ``{"models_status": 401}`` makes
+GET /models answer that status. GET /stats returns counters: total requests, requests per canonical body hash,
+in-flight maximum, faults served. ``StubServer(port=...)`` binds a given port, so a test can stop the server and
+start it again where its clients expect it.
 """
 
 from __future__ import annotations
@@ -170,6 +174,7 @@ class StubState:
         self.random_faults: list[dict[str, Any]] = [{"kind": "status", "status": 500}]
         self.rng = random.Random(seed)
         self.faults: list[dict[str, Any]] = []
+        self.models_status = 200  # what GET /models answers (401: a server that refuses the key)
         self.cache: dict[bytes, tuple[str, bytes]] = {}  # raw body -> (canonical hash, response body)
         self.reset()
 
@@ -191,6 +196,8 @@ class StubState:
             self.fault_rate = float(cmd["fault_rate"])
         if "random_faults" in cmd:
             self.random_faults = list(cmd["random_faults"])
+        if "models_status" in cmd:
+            self.models_status = int(cmd["models_status"])
         if "latency_ms" in cmd:
             self.latency_s = float(cmd["latency_ms"]) / 1000.0
 
@@ -216,7 +223,7 @@ _JSON = "application/json"
 STATE = web.AppKey("state", StubState)
 
 
-async def _chat(request: web.Request) -> web.Response:
+async def _chat(request: web.Request) -> web.StreamResponse:
     st: StubState = request.app[STATE]
     raw = await request.read()
     st.total += 1
@@ -240,7 +247,7 @@ async def _chat(request: web.Request) -> web.Response:
             await asyncio.sleep(st.latency_s)
         if fault is not None:
             st.faults_served[fault.get("kind", "?")] += 1
-            return await _fault(fault, h, body if body is not None else json.loads(raw))
+            return await _fault(fault, h, body if body is not None else json.loads(raw), request)
         if hit is None:
             hit = (h, _answer(h, body, messages))
             st.cache[raw] = hit
@@ -261,7 +268,9 @@ def _answer(h: str, body: dict[str, Any], messages: list[dict[str, Any]]) -> byt
     return _completion(h, model, f"stub answer {h[:8]} to: {str(last)[:40]}", "stop")
 
 
-async def _fault(fault: dict[str, Any], h: str, body: dict[str, Any]) -> web.Response:
+async def _fault(
+    fault: dict[str, Any], h: str, body: dict[str, Any], request: web.Request
+) -> web.StreamResponse:
     kind = fault.get("kind")
     model = body.get("model", "stub")
     if kind == "status":
@@ -277,6 +286,16 @@ async def _fault(fault: dict[str, Any], h: str, body: dict[str, Any]) -> web.Res
         return web.Response(body=_completion(h, model, "late", "stop"), content_type=_JSON)
     if kind == "malformed":
         return web.Response(body=b'{"id": "chatcmpl-x", "choices": [{"mess', content_type=_JSON)
+    if kind == "cut":
+        full = _completion(h, model, "cut", "stop")
+        resp = web.StreamResponse(headers={"Content-Type": _JSON, "Content-Length": str(len(full))})
+        await resp.prepare(request)
+        await resp.write(full[: len(full) // 2])
+        assert request.transport is not None
+        request.transport.close()  # the rest never comes
+        return resp
+    if kind == "wrong_shape":
+        return web.Response(body=_completion(h, model, '{"unexpected": true}', "stop"), content_type=_JSON)
     if kind == "no_choices":
         return web.json_response(
             {"id": "chatcmpl-x", "object": "chat.completion", "model": model, "choices": []}
@@ -290,6 +309,9 @@ async def _fault(fault: dict[str, Any], h: str, body: dict[str, Any]) -> web.Res
 
 
 async def _models(request: web.Request) -> web.Response:
+    status = request.app[STATE].models_status
+    if status != 200:
+        return web.json_response({"error": {"message": f"injected {status}"}}, status=status)
     return web.json_response(
         {"object": "list", "data": [{"id": "stub", "object": "model", "owned_by": "stub"}]}
     )
@@ -315,10 +337,11 @@ def make_app(state: StubState) -> web.Application:
 
 
 async def _start(state: StubState, port: int) -> tuple[web.AppRunner, str]:
+    # reuse_address: a server stopped and started again on its port must not wait out TIME_WAIT.
     # No access log: formatting a log line per request would be a large share of the server's CPU.
     runner = web.AppRunner(make_app(state), access_log=None, handle_signals=False, shutdown_timeout=0.1)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", port, backlog=4096)
+    site = web.TCPSite(runner, "127.0.0.1", port, backlog=4096, reuse_address=True)
     await site.start()
     host, real_port = runner.addresses[0][:2]
     return runner, f"http://{host}:{real_port}/v1"
@@ -327,8 +350,9 @@ async def _start(state: StubState, port: int) -> tuple[web.AppRunner, str]:
 class StubServer:
     """The stub in a background thread with its own event loop. A context manager; stops on exit."""
 
-    def __init__(self, latency_ms: float = 0.0, fault_rate: float = 0.0, seed: int = 0):
+    def __init__(self, latency_ms: float = 0.0, fault_rate: float = 0.0, seed: int = 0, port: int = 0):
         self.state = StubState(latency_ms=latency_ms, fault_rate=fault_rate, seed=seed)
+        self.port = port
         self.base_url = ""
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
@@ -341,7 +365,7 @@ class StubServer:
         def run() -> None:
             assert self._loop is not None
             asyncio.set_event_loop(self._loop)
-            self._runner, self.base_url = self._loop.run_until_complete(_start(self.state, 0))
+            self._runner, self.base_url = self._loop.run_until_complete(_start(self.state, self.port))
             ready.set()
             self._loop.run_forever()
 
