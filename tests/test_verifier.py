@@ -90,9 +90,9 @@ async def test_judge_only_when_lexical_is_not_a_match():
     v = await verify_diagnosis("MI", "myocardial infarction", judge=judge)
     assert v.correct is True and v.stage == "lexical" and backend.calls == []
 
-    v = await verify_diagnosis("Addison disease", "primary adrenal insufficiency", judge=judge)
+    v = await verify_diagnosis("Barlow syndrome", "mitral valve prolapse", judge=judge)
     assert v.correct is True and v.stage == "judge" and len(backend.calls) == 1
-    assert "primary adrenal insufficiency" in backend.calls[0].messages[-1]["content"]
+    assert "mitral valve prolapse" in backend.calls[0].messages[-1]["content"]
     template = v.calls[0].template
     assert v.calls[0].role == "diagnosis_judge" and template is not None and template.id == "diagnosis_judge"
 
@@ -103,7 +103,7 @@ async def test_judge_only_when_lexical_is_not_a_match():
 
 
 async def test_without_judge_the_lexical_stage_decides():
-    v = await verify_diagnosis("Addison disease", "primary adrenal insufficiency")
+    v = await verify_diagnosis("Barlow syndrome", "mitral valve prolapse")
     assert v.correct is False and v.stage == "lexical"
     v = await verify_diagnosis("infarction", "myocardial infarction")
     assert v.correct is None and v.stage == "lexical"
@@ -226,10 +226,10 @@ async def test_answer_judge_only_when_undecided():
     assert v.verdict == "true" and v.stage == "lexical" and backend.calls == []
     v = await verify_answer("0.05 mg", "0.5 mg", judge=judge)  # a definite no: no judge
     assert v.verdict == "false" and v.stage == "lexical" and backend.calls == []
-    v = await verify_answer("Addison disease", "primary adrenal insufficiency", judge=judge, question="Q?")
+    v = await verify_answer("Barlow syndrome", "mitral valve prolapse", judge=judge, question="Q?")
     assert v.verdict == "true" and v.stage == "judge" and len(backend.calls) == 1
     prompt = backend.calls[0].messages[-1]["content"]
-    assert "primary adrenal insufficiency" in prompt and "Question: Q?" in prompt
+    assert "mitral valve prolapse" in prompt and "Question: Q?" in prompt
     template = v.calls[0].template
     assert v.calls[0].role == "answer_judge" and template is not None and template.id == "answer_judge"
     v = await verify_answer("Psoriasis", "plaque psoriasis", judge=_judge("unsure")[0])

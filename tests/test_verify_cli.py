@@ -22,7 +22,7 @@ PAIRS = [
         "aliases": ["Lou Gehrig's disease"],
         "label": True,
     },
-    {"candidate": "Addison disease", "reference": "primary adrenal insufficiency", "label": True},
+    {"candidate": "Barlow syndrome", "reference": "mitral valve prolapse", "label": True},
 ]
 
 
@@ -141,3 +141,37 @@ def test_judge_failure_is_reported_not_raised(tmp_path, judge_config, monkeypatc
     assert r.exit_code == 0, r.output
     assert "line 4: judge failed: RuntimeError: server down" in r.output
     assert "1 judge failure" in r.output
+
+
+NOISY = [
+    {"candidate": "increased calcium and decreased phosphate", "reference": "decreased calcium and increased phosphate", "label": False},
+    {"candidate": "Laprotomy", "reference": "Laparotomy", "label": True},
+    {"candidate": "Nephritic syndrome", "reference": "nephrotic syndrome", "label": False},
+    {"candidate": "hea failure", "reference": "heart failure", "label": True},
+    {"candidate": "Rt accessory nerve", "reference": "right accessory nerve", "label": True},
+    {"candidate": "Type 2 diabetes mellitus in a 45-year-old", "reference": "type 2 diabetes mellitus", "label": True},
+    {"candidate": "Henoch-Schonlein vasculitis", "reference": "IgA vasculitis", "label": True},
+    {"candidate": "perneal tear", "reference": "perineal tear", "label": False},
+]  # fmt: skip
+
+
+def test_exam_data_noise_from_the_cli(tmp_path):
+    """The noise of real exam data end to end: no false accept, and "unsure" never counts as verified."""
+    out = tmp_path / "o.jsonl"
+    r = _run(str(_write(tmp_path / "noisy.jsonl", NOISY)), "-o", str(out))
+    assert r.exit_code == 0, r.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [x["verdict"] for x in rows] == [
+        "false",
+        "true",
+        "false",
+        "true",
+        "true",
+        "true",
+        "true",
+        "unsure",
+    ]
+    assert "misspelling" in rows[1]["reason"] and "dropped 'rt'" in rows[3]["reason"]
+    assert "8 pairs: 5 true, 2 false, 1 unsure (stage: lexical 8)" in r.output
+    # the CLI counts "unsure" as wrong whatever the label: it is not a verdict
+    assert "accuracy against 'label': 7/8 = 87.5%" in r.output

@@ -274,4 +274,6 @@ WHOLE_ANSWER: dict[str, str] = {
     "k": "potassium",
     "ca": "calcium",
     "mg": "magnesium",
+    "hsp": "iga vasculitis",  # also heat shock protein: only as the whole answer
+    "rt": "radiotherapy",  # "Rt" before a word is "right" (schemas/matching/fuzzy.py)
 }

@@ -2,6 +2,9 @@
 
 Built on the diagnosis matcher (schemas/matching/lexical.py) and extended for every kind of short medical answer:
 
+0. the noise of real exam data first: ages and durations that describe the patient are set aside
+   (schemas/matching/context.py); misspelt, "rt"-dropped and side-abbreviated words are repaired against the other
+   side (schemas/matching/fuzzy.py) — a match resting on a repair no vocabulary confirms is only unsure;
 1. a long conclusion is cut to its answer phrase ("The most likely diagnosis is X because..." → "X"); when no
    cue phrase is found, the reference is searched for inside it, and accepted only when the text hedges or
    negates nothing;
@@ -12,7 +15,9 @@ Built on the diagnosis matcher (schemas/matching/lexical.py) and extended for ev
    diagnosis normalisation plus the answer alias table (schemas/matching/aliases.py), inflections of mechanism
    words ("inhibits" / "inhibition" / "inhibitor"), genus initials ("S. aureus") and number words. Unlike
    diagnosis matching, a candidate broader than the reference ("diabetes mellitus" for "type 2 diabetes
-   mellitus") is only unsure.
+   mellitus") is only unsure; a phrase that doubts ("possibly X", "?X", "X ruled out") is unsure too;
+5. a match is then checked for which word each qualifier and negation binds to (schemas/matching/binding.py):
+   "increased A and decreased B" is a definite no against "decreased A and increased B".
 
 `definite` marks a "no" no judge should overturn (a conflicting value, qualifier or a hedge).
 """
@@ -23,6 +28,10 @@ import re
 from dataclasses import dataclass
 
 from schemas.matching.aliases import IN_TEXT, WHOLE_ANSWER
+from schemas.matching.binding import binding_conflict
+from schemas.matching.context import strip_context
+from schemas.matching.eponyms import EPONYMS
+from schemas.matching.fuzzy import repair
 from schemas.matching.lexical import (
     GENERIC,
     LexicalResult,
@@ -45,8 +54,11 @@ _FAMILIES = [
     ("induc", "inducer"),
     ("increas", "increased"),
     ("elevat", "increased"),
+    ("rais", "increased"),
+    ("raiz", "increased"),  # "raised" after the -ise → -ize spelling rule
     ("decreas", "decreased"),
     ("reduc", "decreased"),
+    ("diminish", "decreased"),
     ("resistan", "resistant"),
     ("sensitiv", "sensitive"),
     ("susceptib", "sensitive"),
@@ -55,16 +67,12 @@ _FAMILIES = [
     ("bind", "binding"),
 ]
 # British → American spellings beyond the diagnosis table's (common medical stems)
-_SPELLING = [("isation", "ization"), ("ising", "izing"), ("ised", "ized"), ("lyse", "lyze"), ("ceph", "cef")]
-_SPELLING += [
-    ("caes", "ces"),
-    ("foet", "fet"),
-    ("aluminium", "aluminum"),
-    ("centre", "center"),
-    ("fibre", "fiber"),
-]
-_SPELLING += [("oea", "ea"), ("coel", "cel"), ("aetiol", "etiol"), ("anaes", "anes"), ("gynaec", "gynec")]
-_SPELLING += [("phaeo", "pheo"), ("orthopaed", "orthoped"), ("manoeuv", "maneuv"), ("tumour", "tumor")]
+_SPELLING = [
+    ("isation", "ization"), ("ising", "izing"), ("ised", "ized"), ("lyse", "lyze"), ("ceph", "cef"), ("caes", "ces"),
+    ("foet", "fet"), ("aluminium", "aluminum"), ("centre", "center"), ("fibre", "fiber"), ("oea", "ea"),
+    ("coel", "cel"), ("aetiol", "etiol"), ("anaes", "anes"), ("gynaec", "gynec"), ("praev", "prev"),
+    ("phaeo", "pheo"), ("orthopaed", "orthoped"), ("manoeuv", "maneuv"), ("tumour", "tumor"),
+]  # fmt: skip
 # route of administration, read the same however it is written (a different route is a different answer)
 _ROUTES = {
     "iv": "intravenous",
@@ -84,10 +92,10 @@ _SALTS = frozenset(
 )
 _SALTS |= {"tartrate", "fumarate", "hyclate", "monohydrate", "hydrobromide", "dihydrate"}
 # a prefix written apart ("pre-eclampsia") is the same word as written together ("preeclampsia")
-_PREFIXES = frozenset(
-    {"pre", "post", "anti", "co", "re", "sub", "trans", "intra", "inter", "para", "peri", "hyper"}
-)
-_PREFIXES |= {"hypo", "auto", "micro", "macro", "neo", "poly", "pseudo", "ultra", "extra", "infra", "supra"}
+_PREFIXES = frozenset({
+    "pre", "post", "anti", "co", "re", "sub", "trans", "intra", "inter", "para", "peri", "hyper", "gastro", "hypo",
+    "auto", "micro", "macro", "neo", "poly", "pseudo", "ultra", "extra", "infra", "supra",
+})  # fmt: skip
 # anatomical abbreviations with a full stop: "median n." is the median nerve
 _ANATOMY_ABBR = re.compile(r"\b(n|nn|a|aa|v|vv|m|mm|lig)\.(?=\s*(?:$|[,;)]))")
 _ANATOMY_WORD = {"n": "nerve", "nn": "nerves", "a": "artery", "aa": "arteries", "v": "vein", "vv": "veins"}
@@ -99,8 +107,23 @@ ANSWER_GENERIC |= {"medication", "agent", "about", "approximately", "around", "r
 ANSWER_GENERIC |= _SALTS
 _IN_TEXT: list[tuple[str, str]] = []
 _IN_TEXT_RE: re.Pattern[str] | None = None
+_IN_TEXT_TABLE: dict[str, str] = {}
+_EPONYM_TABLE: dict[str, str] = {}
+_EPONYM_RE: re.Pattern[str] | None = None
 _WHOLE: dict[str, str] = {}
 _WORDS = {"daily": "day", "weekly": "week", "hourly": "hour", "monthly": "month", "yearly": "year", "per": ""}
+# every way of saying "not there" is one word, so "fever absent" is "no fever"
+_WORDS |= {
+    "not": "no",
+    "absent": "no",
+    "nil": "no",
+    "lack": "no",
+    "lacking": "no",
+    "never": "no",
+    "non": "no",
+}
+# one direction axis: "high TSH" is "increased TSH", so "high A, low B" and "decreased A, increased B" conflict
+_WORDS |= {"high": "increased", "low": "decreased"}
 _GENUS_INITIAL = re.compile(r"(?<![a-z])([a-z])\.\s*(?=[a-z]{3,})")  # "s. aureus": a genus initial
 _ROMANS = ["i", "ii", "iii", "iv", "v", "vi", "vii", "viii", "ix", "x", "xi", "xii"]
 _ROMAN = {r: str(i) for i, r in enumerate(_ROMANS, start=1)}
@@ -117,7 +140,7 @@ _CUE = re.compile(
     r"\b(?:answer|diagnosis|dx|cause|culprit|organism|pathogen|agent|drug|medication|treatment|therapy|"
     r"management|step|test|investigation|study|mechanism|dose|dosage|value|level|structure|nerve|artery|"
     r"finding|choice|option|result|explanation|lesion|condition|it)\b(?:\s+[\w-]+){0,4}?\s*"
-    r"(?:is|are|was|would be|will be|should be|:|=)\s+(?:most\s+likely\s+|likely\s+|probably\s+)?(.+)",
+    r"(?:\b(?:is|are|was|would be|will be|should be)\b|:|=)\s+(?:most\s+likely\s+|likely\s+|probably\s+)?(.+)",
     re.IGNORECASE | re.DOTALL,
 )
 _CUT = re.compile(
@@ -136,6 +159,12 @@ _PAREN = re.compile(r"\s*\(([^()]+)\)\s*")
 _HEDGE = re.compile(
     r"\b(?:not|no|unlikely|less likely|rule[ds]? out|ruling out|exclude[ds]?|rather than|instead of|versus|vs|"
     r"or|either|differential|possibl[ey]|perhaps|maybe|might|could|cannot|can't|doubt)\b",
+    re.IGNORECASE,
+)
+# an answer given with doubt ("possibly X", "?X", "suspected X") is not a verified X, whatever its words
+_UNCERTAIN = re.compile(
+    r"(?:\b(?:possibl[ey]|probabl[ey]|perhaps|maybe|likely|unlikely|suspected|suspicion of|query|questionable|"
+    r"doubtful|improbable|cannot (?:be )?(?:excluded|ruled out)|cannot exclude|rule[ds]? out|r/o|excluded)\b|\?)",
     re.IGNORECASE,
 )
 _LEADING_LETTER = re.compile(r"^\s*\(?[A-Ea-e]\)\s+")
@@ -174,11 +203,34 @@ def _family(tok: str) -> str:
 def _expand(text: str) -> str:
     """One pass of the in-text alias table over `_basic` text (an expansion is never expanded again)."""
     global _IN_TEXT_RE
-    table = {k.strip(): v.strip() for k, v in _in_text()}
     if _IN_TEXT_RE is None:
-        keys = sorted(table, key=len, reverse=True)
+        _IN_TEXT_TABLE.update({k.strip(): v.strip() for k, v in _in_text()})
+        keys = sorted(_IN_TEXT_TABLE, key=len, reverse=True)
         _IN_TEXT_RE = re.compile("(?<= )(?:" + "|".join(re.escape(k) for k in keys) + ")(?= )")
-    return _IN_TEXT_RE.sub(lambda m: table[m.group(0)], text)
+    return _IN_TEXT_RE.sub(lambda m: _IN_TEXT_TABLE[m.group(0)], text)
+
+
+_NAMED: list[frozenset[frozenset[str]]] = []
+
+
+def _named() -> frozenset[frozenset[str]]:
+    """Token sets of every condition, drug, test or organism the tables name, as answers see them."""
+    if not _NAMED:
+        from schemas.matching.lexical import ABBREVIATIONS
+
+        names = [*ABBREVIATIONS.values(), *IN_TEXT.values(), *WHOLE_ANSWER.values(), *EPONYMS.values()]
+        _NAMED.append(frozenset(frozenset(answer_tokens(v)) for v in names))
+    return _NAMED[0]
+
+
+def _eponyms(text: str) -> str:
+    """Eponyms and old names → the current name, on `_basic` text, before the alias table (one pass)."""
+    global _EPONYM_RE
+    if _EPONYM_RE is None:
+        _EPONYM_TABLE.update({_basic(k).strip(): _basic(_spell(v)).strip() for k, v in EPONYMS.items()})
+        keys = sorted(_EPONYM_TABLE, key=len, reverse=True)
+        _EPONYM_RE = re.compile("(?<= )(?:" + "|".join(re.escape(k) for k in keys) + ")(?= )")
+    return _EPONYM_RE.sub(lambda m: _EPONYM_TABLE[m.group(0)], text)
 
 
 def answer_tokens(text: str) -> list[str]:
@@ -190,7 +242,7 @@ def answer_tokens(text: str) -> list[str]:
     text = _ROUTE_RE.sub(lambda m: _ROUTES[m.group(1)], text)
     text = _spell(re.sub(r"\bwithout\b", "non", text))  # "CT without contrast" is "non-contrast CT"
     whole = _WHOLE.get(_basic(text).strip())
-    expanded = _expand(_basic(whole or text))
+    expanded = _expand(_eponyms(_basic(whole or text)))
     out: list[str] = []
     for t in tokens(expanded):
         t = _WORDS.get(t, _family(_adjective(t)))
@@ -232,8 +284,15 @@ def compare_names(candidate: str, reference: str) -> AnswerResult:
     a, b = answer_tokens(candidate), answer_tokens(reference)
     a, b = _genus(a, b), _genus(b, a)
     a, b = [t[0] if _is_initial(t) else t for t in a], [t[0] if _is_initial(t) else t for t in b]
-    r = compare_tokens(a, b, reference, strict=True, generic=ANSWER_GENERIC)
+    r = compare_tokens(a, b, reference, strict=True, generic=ANSWER_GENERIC, named=_named())
     definite = r.outcome == "no_match" and r.reason.startswith("conflicting")
+    if r.outcome != "no_match":
+        bound = binding_conflict(candidate, reference, answer_tokens)
+        if bound is not None:
+            reason, definite = bound
+            return AnswerResult(
+                "no_match" if definite else "unsure", reason, " ".join(a), " ".join(b), definite
+            )
     return AnswerResult(r.outcome, r.reason, " ".join(a), " ".join(b), definite)
 
 
@@ -289,7 +348,9 @@ def compare_quantities(candidate: str, reference: str) -> AnswerResult | None:
             if qc:  # not definite: it may be a unit this module cannot convert (mmol/L vs mEq/L)
                 return result("no_match", f"no value of the kind of {q.render()}")
             if rest_r and rest_c:
-                words = compare_tokens(rest_c, rest_r, reference, strict=True, generic=ANSWER_GENERIC)
+                words = compare_tokens(
+                    rest_c, rest_r, reference, strict=True, generic=ANSWER_GENERIC, named=_named()
+                )
                 if words.outcome == "match":
                     return result("unsure", f"names it ({words.reason}) but gives no value for {q.render()}")
             return result("no_match", f"no value given for {q.render()}")
@@ -301,7 +362,10 @@ def compare_quantities(candidate: str, reference: str) -> AnswerResult | None:
         return result("match", f"same value ({value})")
     if not rest_c:
         return result("unsure", f"same value ({value}) but lacks {' '.join(rest_r)!r}")
-    words = compare_tokens(rest_c, rest_r, reference, strict=True, generic=ANSWER_GENERIC)
+    words = compare_tokens(rest_c, rest_r, reference, strict=True, generic=ANSWER_GENERIC, named=_named())
+    bound = binding_conflict(pc, pr, answer_tokens) if words.outcome == "match" else None
+    if bound is not None:
+        return result("no_match" if bound[1] else "unsure", f"same value ({value}) but {bound[0]}", bound[1])
     if words.outcome == "match":
         return result("match", f"same value ({value}) and {words.reason}")
     if words.outcome == "no_match" and words.reason.startswith("conflicting"):
@@ -318,7 +382,13 @@ def _compare_phrase(candidate: str, reference: str) -> AnswerResult:
         return AnswerResult(
             "no_match", f"names {len(alts)} answers, {why}", norm, normalise_answer(reference), True
         )
-    return _compare_single(candidate, reference)
+    r = _compare_single(candidate, reference)
+    doubt = _UNCERTAIN.search(candidate)
+    if r.outcome == "match" and doubt and not _UNCERTAIN.search(reference):
+        return AnswerResult(
+            "unsure", f"{r.reason}, but hedged ({doubt.group(0)!r})", r.candidate, r.reference
+        )
+    return r
 
 
 def _compare_single(candidate: str, reference: str) -> AnswerResult:
@@ -330,8 +400,47 @@ def _contains(hay: list[str], needle: list[str]) -> bool:
     return n > 0 and any(hay[i : i + n] == needle for i in range(len(hay) - n + 1))
 
 
+_CONTAINMENT = ("contains the other", "most of", "apart from generic")
+_RAW_WORD = re.compile(r"[a-z]+")
+
+
+def _unknown_words(text: str, other: str) -> list[str]:
+    """Words of `text` (five letters or more) that `other` lacks and no vocabulary knows."""
+    from schemas.matching import vocab
+
+    if not vocab.available():
+        return []
+    words = set(_RAW_WORD.findall(text.lower())) - set(_RAW_WORD.findall(other.lower()))
+    return sorted(w for w in words if len(w) >= 5 and w not in ANSWER_GENERIC and not vocab.known(w))
+
+
 def compare_answer(candidate: str, reference: str) -> AnswerResult:
-    """Compare a candidate answer (short, or a long conclusion) with one reference answer."""
+    """Compare a candidate answer (short, or a long conclusion) with one reference answer.
+
+    First the noise of real data: context ages/durations (schemas/matching/context.py) and misspelt,
+    "rt"-dropped or side-abbreviated words (schemas/matching/fuzzy.py). A match that rests on a repair no
+    vocabulary confirms is only unsure."""
+    candidate, reference, context = strip_context(candidate, reference)
+    fix = repair(candidate, reference, answer_tokens)
+    r = _compare_answer(fix.candidate, fix.reference)
+    if r.outcome == "match" and any(k in r.reason for k in _CONTAINMENT):
+        # one side adds or drops a word no vocabulary knows: an unrepaired misspelling may hide a different
+        # name ("angiogrphy" keeps "CT pulmonary angiography" from reading as the named test it is)
+        odd = _unknown_words(fix.candidate, fix.reference) + _unknown_words(fix.reference, fix.candidate)
+        if odd:
+            why = f"{r.reason}, but {', '.join(map(repr, odd))} is no known word"
+            return AnswerResult("unsure", why, r.candidate, r.reference, False)
+    notes = [n for n in [context, *fix.notes] if n]
+    if not notes:
+        return r
+    reason = f"{r.reason} [{'; '.join(notes)}]"
+    if r.outcome == "match" and fix.tentative:
+        reason = f"{r.reason}, if {'; '.join(fix.notes)} — but {'; '.join(fix.tentative)}"
+        return AnswerResult("unsure", reason, r.candidate, r.reference, False)
+    return AnswerResult(r.outcome, reason, r.candidate, r.reference, r.definite)
+
+
+def _compare_answer(candidate: str, reference: str) -> AnswerResult:
     candidate = _LEADING_LETTER.sub("", candidate.strip())
     phrase = extract_answer(candidate)
     if phrase is not None and phrase != candidate:

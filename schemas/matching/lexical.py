@@ -1,16 +1,20 @@
 """Lexical comparison of two diagnosis names: normalise, expand abbreviations, then compare token sets.
 
-Normalisation: case, punctuation and hyphens, possessives ("Graves' disease"), articles, simple plurals,
-British spellings (haemorrhage/hemorrhage), a small abbreviation table (MI, COPD, DVT...) and a few word
-synonyms (renal/kidney). Comparison, in order:
+Normalisation: case, accents, punctuation and hyphens, possessives ("Graves' disease"), articles, plurals
+(Latin ones too: calculi, metastases), British spellings (haemorrhage/hemorrhage), a small abbreviation table
+(MI, COPD, DVT...) with the eponyms and renamed diseases of schemas/matching/eponyms.py, and a few word synonyms
+(renal/kidney). Comparison, in order:
 
 - a *conflict* — the names differ in a qualifier that changes the disease (acute/chronic, type 1/type 2,
   left/right, a different number) — is a definite no;
 - the same token set (any word order) is a match;
 - token-set containment either way is a match when the shorter name has two or more words, or when every
   extra word of the longer one is a generic qualifier ("acute appendicitis" ⊇ "appendicitis"); a single word
-  inside a longer name of other words ("infarction" in "myocardial infarction") is only *unsure*;
-- any other shared content word is unsure; nothing shared is no.
+  inside a longer name of other words ("infarction" in "myocardial infarction") is only *unsure*, and so is a
+  containment that adds a relation word ("family history of X", "X vaccine") or joins two conditions the tables
+  name differently (GPA in EGPA);
+- any other shared content word is unsure; nothing shared is no;
+- a match is then checked for qualifiers and negations bound to other words (schemas/matching/binding.py).
 
 "Unsure" is where an LLM judge, when configured, decides (synth/verify/verifier.py);
 the lexical verdict alone is schemas/matching/verdict.py.
@@ -19,8 +23,11 @@ the lexical verdict alone is schemas/matching/verdict.py.
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass
 from typing import Literal
+
+from schemas.matching.eponyms import EPONYMS
 
 Outcome = Literal["match", "no_match", "unsure"]
 
@@ -115,6 +122,7 @@ ABBREVIATIONS: dict[str, str] = {
     "chickenpox": "varicella",
     "strep throat": "streptococcal pharyngitis",
 }
+ABBREVIATIONS |= EPONYMS
 
 # Word-level synonyms (after abbreviations): the left word is read as the right one.
 _SYNONYMS = {
@@ -168,11 +176,62 @@ _EXCLUSIVE = [
     frozenset({"oral", "intravenous", "intramuscular", "subcutaneous", "topical", "inhaled", "rectal"}),
 ]
 _ROMAN = {"i": "1", "ii": "2", "iii": "3", "iv": "4"}
+# Words that turn a name into something related to it but not it: a name that adds one is never a containment
+# match ("family history of colon cancer" is not colon cancer, "hepatitis B vaccine" not hepatitis B).
+RELATION = frozenset({
+    "history", "family", "risk", "prevention", "prophylaxis", "prophylactic", "screening", "mimic", "mimicking",
+    "differential", "complication", "excluded", "unlikely", "suspected", "suspicion", "resolved", "resolving",
+    "previous", "past", "prior", "carrier", "trait", "exposure", "contact", "vaccine", "vaccination",
+    "immunization", "immunisation", "induced", "like", "absence", "negative", "normal", "abnormal",
+})  # fmt: skip
+# Words that negate: which word they negate is decided in schemas/matching/binding.py ("no pleural effusion" is
+# not "pleural effusion", but "appendicitis, not gastroenteritis" is appendicitis); a broader name that drops one
+# is never a match.
+NEGATIONS = frozenset({"no", "not", "absent", "lack", "lacking", "never", "nil", "neither", "nor", "cannot"})
+
+
+# Latin and Greek plurals of medical nouns (the -s rules below would leave them plural).
+_IRREGULAR = {
+    "calculi": "calculus",
+    "emboli": "embolus",
+    "thrombi": "thrombus",
+    "bronchi": "bronchus",
+    "bacilli": "bacillus",
+    "fungi": "fungus",
+    "nuclei": "nucleus",
+    "alveoli": "alveolus",
+    "glomeruli": "glomerulus",
+    "nevi": "nevus",
+    "naevi": "nevus",
+    "villi": "villus",
+    "diverticula": "diverticulum",
+    "bacteria": "bacterium",
+    "ova": "ovum",
+    "metastases": "metastasis",
+    "anastomoses": "anastomosis",
+    "stenoses": "stenosis",
+    "vertebrae": "vertebra",
+    "fistulae": "fistula",
+    "bullae": "bulla",
+    "varices": "varix",
+    "appendices": "appendix",
+    "cervices": "cervix",
+    "cortices": "cortex",
+    "phalanges": "phalanx",
+    "ganglia": "ganglion",
+    "foramina": "foramen",
+    "lumina": "lumen",
+    "femora": "femur",
+    "teeth": "tooth",
+    "feet": "foot",
+}
 
 
 def _singular(tok: str) -> str:
     if len(tok) <= 3 or tok.isdigit():
-        return tok
+        return _IRREGULAR.get(tok, tok)
+    if tok in _IRREGULAR:
+        return _IRREGULAR[tok]
     if tok.endswith("ies") and len(tok) > 4:
         return tok[:-3] + "y"
     if tok.endswith(("ches", "shes", "xes", "sses")):
@@ -182,9 +241,16 @@ def _singular(tok: str) -> str:
     return tok
 
 
+def fold(text: str) -> str:
+    """Accents folded to ASCII letters ("Schönlein" → "Schonlein", "Barré" → "Barre")."""
+    if text.isascii():
+        return text
+    return "".join(ch for ch in unicodedata.normalize("NFKD", text) if not unicodedata.combining(ch))
+
+
 def _basic(text: str) -> str:
-    """Lower case, no punctuation or possessives, American spelling, singular words; padded with spaces."""
-    text = _POSSESSIVE.sub(r"\1", text.lower().replace("\u2019", "'"))
+    """Lower case, no accents, punctuation or possessives, American spelling, singular words; padded."""
+    text = _POSSESSIVE.sub(r"\1", fold(text).lower().replace("\u2019", "'"))
     text = _NON_WORD.sub(" ", text)
     for uk, us in _SPELLING:
         text = text.replace(uk, us)
@@ -244,8 +310,15 @@ def _conflict(a: set[str], b: set[str]) -> str | None:
 
 
 def compare(predicted: str, gold: str) -> LexicalResult:
-    """Compare one predicted name with one gold name."""
-    return compare_tokens(tokens(predicted), tokens(gold), gold)
+    """Compare one predicted name with one gold name (same words bound to other qualifiers are no match)."""
+    r = compare_tokens(tokens(predicted), tokens(gold), gold)
+    if r.outcome != "no_match":
+        from schemas.matching.binding import binding_conflict
+
+        bound = binding_conflict(predicted, gold, tokens)
+        if bound is not None:
+            return LexicalResult("no_match" if bound[1] else "unsure", bound[0])
+    return r
 
 
 def compare_tokens(
@@ -255,8 +328,13 @@ def compare_tokens(
     *,
     strict: bool = False,
     generic: frozenset[str] = GENERIC,
+    named: frozenset[frozenset[str]] | None = None,
 ) -> LexicalResult:
     """Compare two normalised token lists (`gold` is the gold name as written, for the reason).
+
+    named: token sets of conditions the tables name (default: the expansions of `ABBREVIATIONS`). When both
+    names are such a condition and differ by more than generic words, neither containment nor "broader" is a
+    match: "granulomatosis with polyangiitis" is not "eosinophilic granulomatosis with polyangiitis".
 
     strict: a prediction that is *broader* than the gold (misses some of its words) matches only when every
     missing word is generic, or when it keeps at least two words and half of the gold's and drops no number,
@@ -272,18 +350,28 @@ def compare_tokens(
         return LexicalResult("no_match", f"conflicting qualifier ({conflict})")
     if a == b:
         return LexicalResult("match", f"same words as {gold!r}")
+    table = named_conditions() if named is None else named
+    two_names = (a ^ b) - generic and frozenset(a) in table and frozenset(b) in table
+    if two_names and (a < b or b < a):
+        return LexicalResult("unsure", f"two differently named conditions ({gold!r})")
     if strict and a < b:
         missing = b - a
         if missing <= generic:
             return LexicalResult("match", f"the same apart from generic words ({gold!r})")
         content = a - generic
-        decisive = {t for t in missing if t.isdigit() or t == "non" or any(t in g for g in _EXCLUSIVE)}
+        decisive = {
+            t
+            for t in missing
+            if t.isdigit() or t == "non" or t in NEGATIONS or t in RELATION or any(t in g for g in _EXCLUSIVE)
+        }
         if len(content) >= 2 and 2 * len(content) >= len(b - generic) and not decisive:
             return LexicalResult("match", f"most of {gold!r} (without {', '.join(sorted(missing))})")
         return LexicalResult("unsure", f"broader than {gold!r} (lacks {', '.join(sorted(missing))})")
     small, large = (a, b) if len(a) <= len(b) else (b, a)
     if small <= large:
         extra = large - small
+        if extra & RELATION:  # "family history of X", "X vaccine", "HIV negative": about X, but not X
+            return LexicalResult("unsure", f"adds {', '.join(sorted(extra & RELATION))} to {gold!r}")
         if len(small) >= 2 or extra <= generic:
             return LexicalResult("match", f"one name contains the other ({gold!r})")
         return LexicalResult("unsure", f"one word of {gold!r} only")
@@ -291,6 +379,16 @@ def compare_tokens(
     if shared:
         return LexicalResult("unsure", f"shares {', '.join(sorted(shared))} with {gold!r}")
     return LexicalResult("no_match", f"nothing in common with {gold!r}")
+
+
+_NAMED: list[frozenset[frozenset[str]]] = []
+
+
+def named_conditions() -> frozenset[frozenset[str]]:
+    """Token sets of the conditions the abbreviation and eponym table expands to (built once)."""
+    if not _NAMED:
+        _NAMED.append(frozenset(frozenset(tokens(v)) for v in ABBREVIATIONS.values()))
+    return _NAMED[0]
 
 
 _RANK = {"match": 2, "unsure": 1, "no_match": 0}
