@@ -8,6 +8,7 @@ before validation, and a validation error points at the line of the deepest key 
 from __future__ import annotations
 
 import difflib
+import re
 import typing
 from collections.abc import Iterable
 from pathlib import Path
@@ -67,6 +68,18 @@ def did_you_mean(key: str, known: Iterable[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
+_PLAIN_KEY = re.compile(r"[\w\-]+")
+# A value quoted in pydantic's message may hold a line break: escaped, it cannot split the report's line.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f\x85\u2028\u2029]")
+
+
+def shown_key(part: Any) -> str:
+    """A key as an error message shows it: quoted when empty or holding spaces, dots or control characters,
+    so the key path stays readable (and on one line)."""
+    text = str(part)
+    return text if _PLAIN_KEY.fullmatch(text) else repr(text)
+
+
 def format_errors(
     e: ValidationError,
     source: str,
@@ -82,13 +95,13 @@ def format_errors(
     for err in e.errors():
         # Drop the discriminator tag pydantic inserts for tagged unions (e.g. 'local') from the path.
         loc = tuple(p for p in err["loc"] if not (isinstance(p, str) and p in hidden))
-        shown = ".".join(str(p) for p in loc) or "(root)"
+        shown = ".".join(shown_key(p) for p in loc) or "(root)"
         line = line_of(root, loc)
         where = f"line {line}: " if line else ""
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             msg = "unknown key" + did_you_mean(str(loc[-1]), known)
-        lines.append(f"  {where}{shown}: {msg}")
+        lines.append(f"  {where}{shown}: {_CONTROL.sub(lambda m: repr(m.group())[1:-1], msg)}")
     return "\n".join(lines)
 
 
@@ -106,9 +119,14 @@ def apply_override(data: dict[str, Any], dotted: str, value: Any) -> None:
 def read_yaml(path: Path) -> tuple[dict[str, Any], yaml.Node | None]:
     """The file's mapping and its node tree (for line numbers); ConfigError when unreadable or not a mapping."""
     try:
-        text = path.read_text()
+        raw = path.read_bytes()
     except OSError as e:
         raise ConfigError(f"{path}: cannot read: {e.strerror}") from e
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise ConfigError(f"{path}: line {line}: not UTF-8 text (byte {raw[e.start]:#04x})") from None
     try:
         root = yaml.compose(text)
         data = yaml.safe_load(text) or {}

@@ -34,6 +34,8 @@ EXIT_CONFIG = 2
 EXIT_TRANSIENT = 3
 # 4: stopped, a teacher cannot be reached (before the first item, or down past its breaker's patience).
 EXIT_UNREACHABLE = 4
+# 5: stopped, the output folder cannot be written (disk full, read-only); finished items are kept.
+EXIT_OUTPUT = 5
 
 
 def _fail(msg: str, code: int = EXIT_CONFIG) -> None:
@@ -84,6 +86,7 @@ def run(
         _fail(str(e))
     from synth.progress import make_display
     from synth.runner import RunLocked, Runner, build_jobs
+    from synth.store.errors import OutputWriteError
     from synth.teachers.errors import TeacherUnavailable
 
     try:
@@ -121,6 +124,14 @@ def run(
             err=True,
         )
         raise typer.Exit(EXIT_UNREACHABLE) from None
+    except OutputWriteError as e:
+        typer.echo(f"error: {e}", err=True)
+        typer.echo(
+            "stopped; finished items are kept. Free some space (or make the folder writable) and run the same "
+            f"command again to resume ({cfg.run.output}).",
+            err=True,
+        )
+        raise typer.Exit(EXIT_OUTPUT) from None
     except KeyboardInterrupt:
         typer.echo(
             f"interrupted; finished items are kept. Run the same command again to resume ({cfg.run.output}).",

@@ -16,6 +16,7 @@ teacher's circuit breaker (down past its patience) stops a run under way; what f
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import json
 import os
@@ -35,6 +36,7 @@ from synth.config import RunConfig
 from synth.jobs import Estimate, ItemFailed, Job, RunContext, WorkItem
 from synth.manifest import write_manifest
 from synth.progress import Display, LogDisplay, Snapshot
+from synth.store.errors import STORAGE_ERRORS, OutputWriteError
 from synth.store.shards import ShardWriter, remove_orphans
 from synth.store.state import Quarantined, RunState
 from synth.teachers.base import Backend
@@ -222,21 +224,31 @@ class Runner:
         if failed is not None:
             await self._close_teachers()
             raise failed
-        self.out.mkdir(parents=True, exist_ok=True)
         lock = _OutputLock(self.out)
+        state: RunState | None = None
         try:
+            self.out.mkdir(parents=True, exist_ok=True)
             lock.acquire()
-        except BaseException:
+            state = RunState(self.out / "state.sqlite")
+            self.cache = self._open_cache()
+            for t in self.teachers.values():
+                t.cache = self.cache
+            state.start_run(self.run_id, self.argv)
+            write_manifest(self.out, self.cfg, self.run_id, jobs, status="running")
+        except BaseException as e:
             await self._close_teachers()
+            if self.cache:
+                with contextlib.suppress(*STORAGE_ERRORS):
+                    self.cache.close()
+            if state is not None:
+                state.close()
+            lock.release()
+            if isinstance(e, STORAGE_ERRORS):
+                raise OutputWriteError(f"cannot write the output folder {self.out}: {e}") from e
             raise
-        state = RunState(self.out / "state.sqlite")
-        self.cache = self._open_cache()
-        for t in self.teachers.values():
-            t.cache = self.cache
-        state.start_run(self.run_id, self.argv)
-        write_manifest(self.out, self.cfg, self.run_id, jobs, status="running")
         results: list[JobResult] = []
         status = "failed"
+        finished = False  # the jobs ran to their end: an error in the closing steps is then the run's error
         transient = 0
         try:
             ctx = RunContext(self.run_id, self.cfg.run.seed, __version__, self.teachers)
@@ -245,22 +257,40 @@ class Runner:
             status = "completed"
             names = {j.name for j in jobs}
             transient = sum(q.job in names and q.error_type in TRANSIENT_KINDS for q in state.quarantined())
+            finished = True
         except (KeyboardInterrupt, asyncio.CancelledError):
             status = "interrupted"
             raise
         except TeacherUnavailable:
             status = "stopped"  # a teacher went away for good; the next run resumes
             raise
+        except STORAGE_ERRORS as e:
+            status = "failed"
+            raise OutputWriteError(f"cannot write the output folder {self.out}: {e}") from e
         finally:
-            state.save_teacher_stats(self.run_id, self._stats_rows())
-            state.finish_run(self.run_id, status)
-            _export_quarantine(self.out, state)
-            write_manifest(self.out, self.cfg, self.run_id, jobs, status=status)
+            # Bookkeeping on a full disk fails too: it must neither hide the run's own error nor skip the
+            # closing steps. Without an error already on its way, a failure here is the run's error.
+            errors: list[BaseException] = []
+            for step in (
+                lambda: state.save_teacher_stats(self.run_id, self._stats_rows()),
+                lambda: state.finish_run(self.run_id, status),
+                lambda: _export_quarantine(self.out, state),
+                lambda: write_manifest(self.out, self.cfg, self.run_id, jobs, status=status),
+            ):
+                try:
+                    step()
+                except STORAGE_ERRORS as e:
+                    errors.append(e)
             await self._close_teachers()
             if self.cache:
-                self.cache.close()
+                with contextlib.suppress(*STORAGE_ERRORS):
+                    self.cache.close()
             state.close()
             lock.release()
+            if errors and finished:
+                raise OutputWriteError(f"cannot write the output folder {self.out}: {errors[0]}") from errors[
+                    0
+                ]
         return RunResult(self.run_id, self.out, status, results, transient=transient)
 
     async def _close_teachers(self) -> None:
@@ -356,7 +386,7 @@ class Runner:
                 bad = [type(r).__name__ for r in records if not isinstance(r, Record)]
                 if bad:
                     raise TypeError(f"job {job.name} returned {bad[0]}, not a Record")
-            except TeacherUnavailable:
+            except (TeacherUnavailable, OutputWriteError):
                 raise  # the run's failure, not this item's: it stops the run and the item stays to do
             except TeacherError as e:
                 return reject(item, e.kind, f"teacher:{job.name}", str(e))

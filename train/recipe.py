@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from schemas.yamlfile import ConfigError, did_you_mean, line_of, load_yaml_model, read_yaml
+from schemas.yamlfile import ConfigError, did_you_mean, line_of, load_yaml_model, read_yaml, shown_key
 
 Method = Literal["sft", "dpo", "grpo", "ttt", "eval"]
 
@@ -215,11 +215,11 @@ def check_trainer_keys(recipe: TrainRecipe, method: str, source: Path, root: Any
         where = f"line {line}: " if line else ""
         if key in ("output_dir", "seed"):
             errors.append(
-                f"  {where}trainer.{key}: set it at the top of the recipe ({key}:), not under trainer"
+                f"  {where}trainer.{shown_key(key)}: set it at the top of the recipe ({key}:), not under trainer"
             )
         elif key not in fields:
             errors.append(
-                f"  {where}trainer.{key}: not a field of TRL's {cls.__name__}{did_you_mean(key, fields)}"
+                f"  {where}trainer.{shown_key(key)}: not a field of TRL's {cls.__name__}{did_you_mean(key, fields)}"
             )
     if errors:
         raise ConfigError("\n".join([f"{source}: invalid recipe", *errors]))

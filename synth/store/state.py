@@ -114,7 +114,10 @@ class RunState:
             )
             self.con.execute("COMMIT")
         except BaseException:
-            self.con.execute("ROLLBACK")
+            # A failed COMMIT (disk full) may already have ended the transaction: a ROLLBACK then would
+            # raise its own error and hide the one that matters.
+            if self.con.in_transaction:
+                self.con.execute("ROLLBACK")
             raise
 
     def shard_names(self, table: str) -> set[str]:

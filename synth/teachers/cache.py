@@ -18,6 +18,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from synth.store.errors import OutputWriteError
 from synth.teachers.base import RawCompletion, Request
 
 _SCHEMA = """
@@ -118,7 +119,7 @@ class RequestCache:
     # -- writes (batched in the writer thread) ------------------------------------------------------
     async def put(self, key: str, backend: str, tag: str, raw: RawCompletion) -> None:
         if self._writer_error is not None:
-            raise RuntimeError(f"request cache writer failed: {self._writer_error}")
+            raise OutputWriteError(f"request cache {self.path}: cannot write: {self._writer_error}")
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[None] = loop.create_future()
         row = (
@@ -219,4 +220,4 @@ def _resolve(fut: asyncio.Future[None], err: BaseException | None) -> None:
     if err is None:
         fut.set_result(None)
     else:
-        fut.set_exception(RuntimeError(f"request cache write failed: {err}"))
+        fut.set_exception(OutputWriteError(f"request cache: cannot write: {err}"))

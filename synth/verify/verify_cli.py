@@ -104,15 +104,23 @@ def verify_command(
     if (config is None) != (judge is None):
         _fail("--config and --judge go together: the judge is a teacher defined in the run config")
     try:
-        text = pairs.read_text(encoding="utf-8")
+        data = pairs.read_bytes()
     except OSError as e:
         _fail(f"{pairs}: cannot read: {e.strerror}")
     good: list[tuple[int, dict[str, Any]]] = []
     bad = 0
-    for n, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        obj, err = _parse_line(line, n)
+    # Line by line, bytes first: one line that is not UTF-8 is one malformed line, not the end of the file.
+    for n, raw_line in enumerate(data.splitlines(), start=1):
+        obj: dict[str, Any] | None
+        err: str | None
+        try:
+            line = raw_line.decode("utf-8")
+        except UnicodeDecodeError:
+            obj, err = None, f"line {n}: not UTF-8 text"
+        else:
+            if not line.strip():
+                continue
+            obj, err = _parse_line(line, n)
         if err is not None:
             if strict:
                 _fail(f"{pairs}: {err}")

@@ -8,7 +8,9 @@ Two ways to run it, both bound to 127.0.0.1 on an OS-assigned port:
   first stdout line and is steered through ``POST /control`` (JSON: faults, fault_rate, latency_ms, reset).
 
 Answers: a json_schema request gets a JSON instance that validates against the schema, with strings derived from a
-hash of the request (different prompts, different answers); other requests get a short deterministic text.
+hash of the request (different prompts, different answers); a case-synthesis schema gets a clinically plausible
+card instead, drawn from vocabulary tables (tests/servers/stub_cases.py) so that it passes the case gates; other
+requests get a short deterministic text.
 Answers are cached by request body, so a repeated request costs a dict lookup — the server must never be the
 bottleneck of the client benchmark. Faults (applied to the next requests, in order, before any answer):
 ``{"kind": "status", "status": 429, "retry_after": 1}`` (also ``retry_after_ms``, ``headers``, ``body``),
@@ -17,7 +19,8 @@ bottleneck of the client benchmark. Faults (applied to the next requests, in ord
 ``{"kind": "no_choices"}``, ``{"kind": "wrong_shape"}`` (a well-formed completion whose content is JSON that
 fits no response schema), ``{"kind": "length"}``, ``{"kind": "refusal"}``. ``{"models_status": 401}`` makes
 GET /models answer that status. GET /stats returns counters: total requests, requests per canonical body hash,
-in-flight maximum, faults served. ``StubServer(port=...)`` binds a given port, so a test can stop the server and
+in-flight maximum, faults served (and injected statuses by code), Authorization headers seen.
+``StubServer(port=...)`` binds a given port, so a test can stop the server and
 start it again where its clients expect it.
 """
 
@@ -35,6 +38,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from aiohttp import web
+
+from tests.servers.stub_cases import case_draft, is_case_schema
 
 # -- a value generator for JSON Schema ------------------------------------------------------------------------
 
@@ -184,6 +189,8 @@ class StubState:
         self.in_flight = 0
         self.max_in_flight = 0
         self.faults_served: Counter[str] = Counter()
+        self.statuses_served: Counter[int] = Counter()  # injected status faults by status code
+        self.authorizations: Counter[str] = Counter()  # Authorization headers seen, for secret-leak tests
 
     def control(self, cmd: dict[str, Any]) -> None:
         if cmd.get("reset"):
@@ -209,6 +216,8 @@ class StubState:
             "in_flight": self.in_flight,
             "max_in_flight": self.max_in_flight,
             "faults_served": dict(self.faults_served),
+            "statuses_served": dict(self.statuses_served),
+            "authorizations": dict(self.authorizations),
         }
 
     def next_fault(self) -> dict[str, Any] | None:
@@ -227,6 +236,7 @@ async def _chat(request: web.Request) -> web.StreamResponse:
     st: StubState = request.app[STATE]
     raw = await request.read()
     st.total += 1
+    st.authorizations[request.headers.get("Authorization", "")] += 1
     st.in_flight += 1
     st.max_in_flight = max(st.max_in_flight, st.in_flight)
     try:
@@ -247,6 +257,8 @@ async def _chat(request: web.Request) -> web.StreamResponse:
             await asyncio.sleep(st.latency_s)
         if fault is not None:
             st.faults_served[fault.get("kind", "?")] += 1
+            if fault.get("kind") == "status":
+                st.statuses_served[int(fault["status"])] += 1
             return await _fault(fault, h, body if body is not None else json.loads(raw), request)
         if hit is None:
             hit = (h, _answer(h, body, messages))
@@ -260,7 +272,13 @@ def _answer(h: str, body: dict[str, Any], messages: list[dict[str, Any]]) -> byt
     model = body.get("model", "stub")
     fmt = body.get("response_format") or {}
     if fmt.get("type") == "json_schema":
-        value = instance_for(fmt["json_schema"]["schema"], h)
+        schema = fmt["json_schema"]["schema"]
+        if is_case_schema(schema):
+            # A case card of generated strings would fail the case gates: answer as a careful model would.
+            prompt = "\n".join(str(m.get("content", "")) for m in messages)
+            value = case_draft(h, prompt)
+        else:
+            value = instance_for(schema, h)
         return _completion(h, model, json.dumps(value), "stop")
     if fmt.get("type") == "json_object":
         return _completion(h, model, json.dumps({"answer": f"stub {h[:8]}"}), "stop")
