@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 
 from schemas.case import CaseCard
 from synth.cases.cases_cli import cases_app, read_cards
-from synth.cases.checks import consistency_problems
+from synth.cases.gates import gate_card
 from synth.cases.importers import (
     CaseImportError,
     import_cases,
@@ -77,7 +77,7 @@ def test_agentclinic_sample_imports_three_cards() -> None:
     assert res.cards[2].demographics.age_years == pytest.approx(8 / 12, abs=0.01)
     assert res.cards[2].demographics.sex == "male"
     for card in res.cards:
-        assert consistency_problems(card, min_facts=1) == []
+        assert gate_card(card) == []
 
 
 def test_ids_are_stable() -> None:
@@ -158,8 +158,10 @@ def test_malformed_lines_are_reported_with_line_numbers(tmp_path: Path) -> None:
     assert reasons[8].startswith("bad_answer: answer_idx 'F'")
     assert reasons[9].startswith("answer_mismatch")
     assert reasons[10].startswith("wrong_type: record")
-    assert reasons[11].startswith("leaks_diagnosis")
-    assert res.bad_lines == 6
+    assert reasons[11].startswith(
+        "names_diagnosis: fact f20 names the diagnosis ('lymphogranuloma venereum')"
+    )
+    assert res.bad_lines == 6  # a gate's skip is a policy skip, not a bad line
 
 
 def test_agentclinic_missing_sections(tmp_path: Path) -> None:
@@ -256,3 +258,17 @@ def test_casecard_format_reads_the_engines_own_cards_back(tmp_path: Path, output
     bad.write_text(cards[0].model_dump_json() + "\n" + json.dumps({"id": "x", "nonsense": 1}) + "\n")
     result = import_cases(bad, "casecard")
     assert len(result.cards) == 1 and [s.line for s in result.skips] == [2]
+
+
+def test_a_line_that_is_not_utf8_is_a_bad_line_and_the_rest_is_read(tmp_path):
+    good = json.loads((SAMPLES / "mediq_imedqa_sample.jsonl").read_text().splitlines()[0])
+    path = tmp_path / "mixed.jsonl"
+    path.write_bytes(
+        json.dumps(good).encode() + b'\n{"question": "caf\xe9"}\n' + json.dumps(good).encode() + b"\n"
+    )
+    res = import_cases(path, "mediq")
+    [skip] = [s for s in res.skips if s.line == 2]
+    assert skip.line == 2 and skip.bad and skip.reason.startswith("invalid_utf8: byte 0xe9"), skip
+    assert res.read == 3 and res.written + res.skipped == 3
+    with pytest.raises(CaseImportError, match=r"mixed\.jsonl:2.*invalid_utf8"):
+        import_cases(path, "mediq", strict=True)

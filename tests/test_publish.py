@@ -31,6 +31,7 @@ from schemas import (
     Evaluation,
     Fact,
     FinalDiagnosis,
+    Finding,
     Provenance,
     ReasoningTrace,
     SearchStep,
@@ -64,7 +65,12 @@ def card(i: int) -> CaseCard:
     return CaseCard(
         demographics=Demographics(age_years=30 + i, sex="female"),
         opening_statement=f"I have had a cough for {i + 2} weeks.",
-        facts=[Fact(id="f1", text=f"cough {i}", key=True), Fact(id="f2", text="night sweats")],
+        facts=[
+            Fact(id="f1", text=f"cough {i}", key=True),
+            Fact(id="f2", text="night sweats"),
+            Fact(id="f3", text="weight loss of 4 kg"),
+        ],
+        exam=[Finding(name="Chest", result="crackles at the right apex")],  # a card the case gates pass
         answer=Answer(diagnosis=f"disease {i}"),
         source=CaseSource(dataset="synthetic", licence="CC-BY-4.0"),
         provenance=prov("case_synthesis"),

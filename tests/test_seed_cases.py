@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from synth.cases.checks import consistency_problems, normalise
+from synth.cases.checks import normalise
+from synth.cases.gates import GateProfile, gate_card
 from synth.cases.seeds import load_seed_cases, seeds_dir
 
 PHONE = re.compile(r"\+?\d[\d ()-]{7,}\d")
@@ -55,7 +56,8 @@ def test_ids_and_diagnoses_unique(cards):
 def test_every_card_is_consistent_and_complete(cards):
     for c in cards:
         where = c.source.source_id
-        assert consistency_problems(c, min_facts=5) == [], where
+        # Every gate, the synthesis prompt comparison included: a seed must pass what a synthesized card must.
+        assert [str(p) for p in gate_card(c, GateProfile(min_facts=5, prompt_echo=True))] == [], where
         answer = normalise(c.answer.diagnosis)
         others = [d for d in c.answer.differential if normalise(d.diagnosis) != answer]
         assert len(others) >= 3, f"{where}: differential too short"

@@ -1,14 +1,13 @@
-"""Consistency checks on a synthesized case: the patient's words never name the diagnosis; findings exist.
+"""Exact diagnosis matching in running text: the patient simulator and the leakage stage use it on every turn.
 
 Matching is on normalised words (case, punctuation, hyphens) at word boundaries, over the diagnosis and its
 aliases, so "appendicitis" is caught in "I think it's appendicitis" but "AF" is not caught inside "after".
+A card's own checks (the gates, with spelling variants and abbreviations) are in synth/cases/gates.py.
 """
 
 from __future__ import annotations
 
 import re
-
-from schemas.case import CaseCard
 
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 
@@ -25,27 +24,3 @@ def names_diagnosis(text: str, terms: list[str]) -> str | None:
         if needle.strip() and needle in hay:
             return term
     return None
-
-
-def consistency_problems(card: CaseCard, min_facts: int) -> list[str]:
-    terms = [card.answer.diagnosis, *card.answer.aliases]
-    problems = []
-    hit = names_diagnosis(card.opening_statement, terms)
-    if hit:
-        problems.append(f"opening statement names the diagnosis ({hit!r})")
-    for f in card.facts:
-        for text in (f.text, f.lay_text or ""):
-            hit = names_diagnosis(text, terms)
-            if hit:
-                problems.append(f"fact {f.id} names the diagnosis ({hit!r})")
-                break
-    if len(card.facts) < min_facts:
-        problems.append(f"only {len(card.facts)} facts (minimum {min_facts})")
-    if not card.exam and not card.tests:
-        problems.append("no exam findings or test results to support the diagnosis")
-    dx = normalise(card.answer.diagnosis)
-    for d in card.answer.differential:
-        if normalise(d.diagnosis) == dx:
-            problems.append("the differential lists the diagnosis itself")
-            break
-    return problems

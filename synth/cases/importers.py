@@ -3,10 +3,13 @@
 Each format is one small mapping function from a parsed record to a CaseCard; `iter_cases` streams the
 records of a file (.jsonl, a .json list, or .parquet, chosen by extension) through it and keeps the count.
 A record that cannot become a card is never dropped silently: a broken one (bad JSON, a missing field, a
-wrong type, an answer that is not one of the options) is a *bad line*, and a sound one the engine must not
-use is a *policy skip* — `not_a_diagnosis_question` (the MCQ asks for a drug or a next step, and the verifier
-could not check a diagnosis) or `leaks_diagnosis` (the patient's words name the answer). Both are recorded
-with their line number; strict mode raises on the first bad line instead.
+wrong type, an answer that is not one of the options, or a stated answer that the shared answer matcher
+does not find in the correct option — `answer_mismatch`, with the matcher's reason) is a *bad line*, and a
+sound one the engine must not use is a *policy skip* — `not_a_diagnosis_question` (the MCQ asks for a drug
+or a next step, and the verifier could not check a diagnosis) or a case-card gate's code
+(synth/cases/gates.py: `names_diagnosis` when the patient's words name the answer, `duplicate_facts`,
+`empty_fact`, ...; imported cases may lack findings and keep their clinical wording). Both are recorded with
+their line number; strict mode raises on the first bad line instead.
 """
 
 from __future__ import annotations
@@ -21,15 +24,15 @@ from typing import Any, Literal, NamedTuple
 from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
 
 from schemas.case import Answer, CaseCard, CaseSource, Demographics, Fact, FactCategory, Finding, Sex
-from synth.cases.checks import consistency_problems
+from synth.cases.gates import CODES as GATE_CODES
+from synth.cases.gates import format_problems, gate_card
 
 Format = Literal["agentclinic", "mediq", "medqa", "casecard"]
 FORMATS: tuple[str, ...] = ("agentclinic", "mediq", "medqa", "casecard")
 
 # Reasons that mark a sound record the engine chooses not to use; every other reason is a bad line.
-POLICY_SKIPS = frozenset({"not_a_diagnosis_question", "leaks_diagnosis"})
-# An MCQ case has no exam or tests: that is expected for an import, not a reason to drop it.
-_TOLERATED_PROBLEM = "no exam findings or test results"
+# Every gate code is one: the gates judge the card the record makes, not whether the record is well formed.
+POLICY_SKIPS = frozenset({"not_a_diagnosis_question", *GATE_CODES})
 
 
 class Skipped(NamedTuple):
@@ -305,15 +308,40 @@ def _options(value: Any) -> dict[str, str]:
     return opts
 
 
+def answer_mismatch(answer: str, opts: dict[str, str], idx: str) -> str | None:
+    """Why the stated answer does not name the correct option, or None when it does.
+
+    Sources restate the answer in their own words ("Henoch-Schonlein vasculitis" for the option "IgA
+    vasculitis"), so the two are compared with the shared answer matcher (spelling, eponyms, abbreviations),
+    not as strings; an answer that names another option as well is as wrong as one naming none."""
+    from schemas.matching.verdict import verify_answer_lexical
+
+    v = verify_answer_lexical(answer, opts[idx])
+    if v.verdict != "true":
+        return f"answer_mismatch: answer {answer!r} differs from option {idx} {opts[idx]!r} ({v.verdict}: {v.reason})"
+    others = [
+        k for k, text in sorted(opts.items()) if k != idx and verify_answer_lexical(answer, text).correct
+    ]
+    if others:
+        return (
+            f"answer_mismatch: answer {answer!r} names option {idx} {opts[idx]!r} and also option(s) {others}"
+        )
+    return None
+
+
 def _mcq_answer(options: Any, answer_idx: str, answer: str) -> Answer:
     opts = _options(options)
     if answer_idx not in opts:
         raise SkipRecord(f"bad_answer: answer_idx {answer_idx!r} is not one of the options {sorted(opts)}")
-    if answer.strip() != opts[answer_idx]:
-        raise SkipRecord(
-            f"answer_mismatch: answer {answer!r} differs from option {answer_idx} {opts[answer_idx]!r}"
-        )
-    return Answer(diagnosis=opts[answer_idx], options=opts, correct_option=answer_idx)
+    stated = answer.strip()
+    if stated == opts[answer_idx]:
+        return Answer(diagnosis=opts[answer_idx], options=opts, correct_option=answer_idx)
+    mismatch = answer_mismatch(stated, opts, answer_idx)
+    if mismatch:
+        raise SkipRecord(mismatch)
+    # the source's own wording is kept as an alias: it names the same disease
+    aliases = [stated] if stated.lower() != opts[answer_idx].lower() else []
+    return Answer(diagnosis=opts[answer_idx], aliases=aliases, options=opts, correct_option=answer_idx)
 
 
 class _MCQ(_Loose):
@@ -421,10 +449,9 @@ def iter_raw(path: Path) -> Iterator[tuple[int, Any]]:
                 yield n, row
         return
     if suffix == ".json":
-        text = path.read_text(encoding="utf-8")
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError:
+            data = json.loads(path.read_bytes().decode("utf-8"))
+        except (json.JSONDecodeError, UnicodeDecodeError):
             data = None  # many ".json" dataset files are really JSON Lines: read them line by line below
         if isinstance(data, list):
             yield from enumerate(data, start=1)
@@ -432,8 +459,14 @@ def iter_raw(path: Path) -> Iterator[tuple[int, Any]]:
         if isinstance(data, dict):
             yield 1, data
             return
-    with path.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, start=1):
+    # Bytes, decoded line by line: a line that is not UTF-8 is that line's problem, not the whole file's.
+    with path.open("rb") as f:
+        for n, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as e:
+                yield n, SkipRecord(f"invalid_utf8: byte 0x{raw[e.start]:02x} at column {e.start + 1}")
+                continue
             if not line.strip():
                 continue
             try:
@@ -453,12 +486,10 @@ def _to_card(
         card = mapper(rec, str(n), allow)
     except ValidationError as e:
         raise SkipRecord(_first_problem(e)) from e
-    problems = [p for p in consistency_problems(card, min_facts=1) if not p.startswith(_TOLERATED_PROBLEM)]
-    leaks = [p for p in problems if "names the diagnosis" in p]
-    if leaks:
-        raise SkipRecord(f"leaks_diagnosis: {leaks[0]}")
+    # The card's source picks the profile: an imported MCQ case may lack findings and have a single fact.
+    problems = gate_card(card)
     if problems:
-        raise SkipRecord(f"inconsistent: {problems[0]}")
+        raise SkipRecord(format_problems(problems))
     return card
 
 

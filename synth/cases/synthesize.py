@@ -1,7 +1,11 @@
 """Job: synthesize hidden case cards with a teacher — sampler → structured output → checks → CaseCard.
 
-A card that names its diagnosis in the patient's words, lacks findings, or that the judge finds unsupported is
-quarantined with the reason; it never reaches the output.
+A card that fails a gate (synth/cases/gates.py: duplicate facts, empty facts, the diagnosis named in the
+patient's words, a differential that is no diagnosis, ...) is quarantined as `InconsistentCase` at stage
+`case_gates`, its message the gate codes with their details (`names_diagnosis: fact f1 names ...; too_thin:
+...`, read back by `gate_codes`); one the judge finds unsupported as `UnsupportedFindings`. Neither reaches
+the output. The quarantine keeps no card: `benchmarks/case_gates.py collect` replays a run's request cache to
+get the cards back.
 """
 
 from __future__ import annotations
@@ -13,8 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from schemas.case import Answer, CaseCard, CaseSource, Demographics, DifferentialEntry, Fact, Finding
 from schemas.common import Record, TeacherCall
-from synth.cases.checks import consistency_problems
 from synth.cases.config import CaseSynthesisConfig
+from synth.cases.gates import format_problems, gate_card, profile_for
 from synth.cases.sampler import CaseSampler, CaseSpec
 from synth.jobs import Estimate, ItemFailed, Job, RunContext, WorkItem, call_record
 from synth.prompts import load_template
@@ -139,9 +143,9 @@ class CaseSynthesisJob(Job):
             card = draft_to_card(c.parsed, spec)
         except ValueError as e:
             raise ItemFailed("RecordInvalid", "case_synthesis", str(e)) from e
-        problems = consistency_problems(card, self.cfg.min_facts)
+        problems = gate_card(card, profile_for(card, self.cfg.min_facts))
         if problems:
-            raise ItemFailed("InconsistentCase", "consistency_check", "; ".join(problems))
+            raise ItemFailed("InconsistentCase", "case_gates", format_problems(problems))
         if self.cfg.judge and self.judge_template is not None:
             judge = ctx.teacher(self.cfg.judge)
             jparams = judge.params.model_copy(update={"temperature": 0.0, "max_tokens": 200})

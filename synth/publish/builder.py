@@ -5,6 +5,10 @@
                                             skipped as a duplicate), rebuilds every config, the plots and the
                                             card in a staging folder beside DIR, then swaps them into DIR.
 
+Every case card is re-checked by the case gates (synth/cases/gates.py) before anything is written: a card a
+gate rejects is not published, nor is a consultation held on one; both are listed on stderr and in
+`PublishResult.gated` with the gate reason.
+
 Everything is rebuilt from the merged records rather than appended, because a view row can depend on
 records from two runs (a DPO pair of two consultations of one case). Splits depend only on (seed, group),
 so rebuilding never moves a group. Files in DIR that publish does not manage (a `.git` of a cloned Hub repo,
@@ -16,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -47,6 +52,7 @@ class PublishResult:
     added: dict[str, int] = field(default_factory=dict)
     duplicates: dict[str, int] = field(default_factory=dict)
     files: list[tuple[str, int]] = field(default_factory=list)
+    gated: dict[str, dict[str, str]] = field(default_factory=dict)  # table -> record id -> gate reason
 
 
 def _scrub_paths(obj: Any) -> Any:
@@ -155,6 +161,29 @@ def _add_referenced_cases(merged: dict[str, dict[str, Any]], extra: list[CaseCar
             merged["cases"][card.id] = card
 
 
+def _gate_cases(merged: dict[str, dict[str, Any]]) -> dict[str, dict[str, str]]:
+    """Remove every card a case gate rejects (synth/cases/gates.py), and the consultations held on one: a card
+    is re-checked at publish time whatever run, filter or earlier publish it came from. table -> id -> reason."""
+    from synth.cases.gates import format_problems, gate_card
+
+    gated: dict[str, dict[str, str]] = {"cases": {}, "consultations": {}}
+    for cid, card in list(merged["cases"].items()):
+        problems = gate_card(card)
+        if problems:
+            gated["cases"][cid] = format_problems(problems)
+            del merged["cases"][cid]
+    for rid, c in list(merged["consultations"].items()):
+        if c.case_id in gated["cases"]:
+            gated["consultations"][rid] = (
+                f"its case card {c.case_id} fails a gate: {gated['cases'][c.case_id]}"
+            )
+            del merged["consultations"][rid]
+    for table, rows in gated.items():
+        for rid, reason in rows.items():
+            print(f"[publish] skipped {table} record {rid}: {reason}", file=sys.stderr)
+    return {t: rows for t, rows in gated.items() if rows}
+
+
 def _merge_sources(old: list[dict[str, Any]], new: dict[str, Any]) -> list[dict[str, Any]]:
     """One entry per source: the same runs (or folder, without a manifest) published again replace theirs."""
 
@@ -197,6 +226,7 @@ def build(inputs: list[Path], dest: Path, stage: Path, overrides: dict[str, Any]
                 added[table] += 1
         sources = _merge_sources(sources, info)
     _add_referenced_cases(merged, extra)
+    gated = _gate_cases(merged)
 
     rows = build_rows(merged, opts)
     counts: dict[str, dict[str, int]] = {}
@@ -207,6 +237,9 @@ def build(inputs: list[Path], dest: Path, stage: Path, overrides: dict[str, Any]
             counts.setdefault(config, {})[split] = len(split_rows)
             sizes.setdefault(config, {})[split] = nbytes
     if not counts:
+        if gated:
+            n = sum(len(v) for v in gated.values())
+            raise PublishError(f"nothing to publish: all {n} records failed a case gate (reasons above)")
         raise PublishError("nothing to publish: the inputs hold no records")
     plots = write_plots_for(stage, sources)
     new_state = {
@@ -219,7 +252,7 @@ def build(inputs: list[Path], dest: Path, stage: Path, overrides: dict[str, Any]
     (stage / STATE_FILE).write_text(state_text, encoding="utf-8")
     write_card(stage, opts, merged, rows, counts, sizes, sources, plots, guard)
     files = sorted((str(p.relative_to(stage)), p.stat().st_size) for p in stage.rglob("*") if p.is_file())
-    return PublishResult(dest, counts, added, dups, files)
+    return PublishResult(dest, counts, added, dups, files, gated)
 
 
 def install(stage: Path, dest: Path) -> None:

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from schemas.case import CaseCard
 from schemas.common import Record
 from schemas.consultation import Consultation
 from schemas.problem import ReasoningTrace, VerifiableProblem
@@ -121,7 +122,21 @@ def consultation_text(c: Consultation) -> str:
     return "\n".join(f"{t.speaker}: {t.text}" for t in c.turns)
 
 
+def case_text(c: CaseCard) -> str:
+    """A card as text stages read it: what the patient says and knows, the findings, the answer and the
+    differential — one line each, so dedup compares content and never ids or provenance."""
+    lines = [c.opening_statement]
+    for f in c.facts:
+        lines.append(f.text if not f.lay_text else f"{f.text} | {f.lay_text}")
+    lines += [f"{x.name}: {x.result}" for x in [*c.exam, *c.tests]]
+    lines.append(c.answer.diagnosis)
+    lines += [d.diagnosis for d in c.answer.differential]
+    return "\n".join(lines)
+
+
 def record_text(record: Record) -> str:
+    if isinstance(record, CaseCard):
+        return case_text(record)
     if isinstance(record, Consultation):
         return consultation_text(record)
     if isinstance(record, VerifiableProblem):

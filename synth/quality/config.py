@@ -123,6 +123,29 @@ class QualityConfig(_Stage):
     max_chars: int = Field(default=6000, ge=200)
 
 
+class DdxConfig(_Stage):
+    stage: Literal["ddx"]
+    drop_lucky_guess: bool = Field(
+        default=True, description="drop a correct final diagnosis the truth was in no earlier differential of"
+    )
+    drop_broken_snapshots: bool = Field(
+        default=False, description="drop a consultation with a snapshot still broken after the re-asks"
+    )
+    drop_premature_closure: bool = Field(
+        default=False, description="drop a final diagnosis made before every key fact was elicited"
+    )
+    require_evaluation: bool = Field(
+        default=False, description="drop consultations without a per-turn evaluation (schema 1.0 records)"
+    )
+
+
+class CaseGatesConfig(_Stage):
+    stage: Literal["case_gates"]
+    min_facts: int | None = Field(
+        default=None, ge=1, description="distinct facts a card needs (default: 3; 1 for imported MCQ cases)"
+    )
+
+
 StageConfig = Annotated[
     HeuristicsConfig
     | LeakageConfig
@@ -132,7 +155,9 @@ StageConfig = Annotated[
     | NearDedupConfig
     | SemanticDedupConfig
     | ComplexityConfig
-    | QualityConfig,
+    | QualityConfig
+    | CaseGatesConfig
+    | DdxConfig,
     Field(discriminator="stage"),
 ]
 
@@ -141,7 +166,8 @@ class FilterConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     tables: list[str] | None = Field(
-        default=None, description="tables to filter (default: consultations, problems, reasoning present)"
+        default=None,
+        description="tables to filter (default: consultations, problems, reasoning, cases present)",
     )
     stages: list[StageConfig] = Field(min_length=1)
     concurrency: int = Field(default=32, ge=1, description="judge calls in flight")

@@ -8,6 +8,9 @@ turn limit, loop) sits between two doctor turns. So the structure rules are: nev
 never two patient turns in a row (the patient only answers what was asked), and an examiner turn only right
 after a doctor's test request.
 
+Case cards: boilerplate in the opening statement or a fact, and the language score; everything else about
+a card is the case gates' stage (synth/quality/cases.py).
+
 Truncation is judged on the text alone (records do not keep the teacher's finish reason), so it is
 conservative: a turn of at least six words that ends on a comma, colon, semicolon, dash or open bracket, or
 on a word that cannot end an English sentence ("the", "and", "of", ...) without terminal punctuation. A
@@ -22,6 +25,7 @@ from __future__ import annotations
 import re
 from typing import ClassVar
 
+from schemas.case import CaseCard
 from schemas.consultation import Consultation
 from schemas.problem import ReasoningTrace, VerifiableProblem
 from synth.quality.base import Doc, Filter, StageContext
@@ -89,6 +93,8 @@ class HeuristicsFilter(Filter):
             reason = self._problem(rec)
         elif isinstance(rec, ReasoningTrace):
             reason = self._trace(rec)
+        elif isinstance(rec, CaseCard):
+            reason = self._case(rec)
         else:
             reason = None
         # Scored for every record (the report plots it), whichever rule drops it.
@@ -166,6 +172,17 @@ class HeuristicsFilter(Filter):
                 return reason
         thinking = r.natural_thinking or " ".join(t for s in r.steps for t in s.thinking)
         return self._repetition(thinking, "thinking")
+
+    def _case(self, c: CaseCard) -> str | None:
+        # Duplicates, empty facts and the rest are the case gates' (synth/quality/cases.py); a card's own
+        # repetition is not judged here: an imported vignette's opening is its first fact, by construction.
+        texts = [("opening statement", c.opening_statement)]
+        texts += [(f"fact {f.id}", t) for f in c.facts for t in (f.text, f.lay_text or "")]
+        for what, text in texts:
+            reason = self._boiler(text, what)
+            if reason:
+                return reason
+        return None
 
     # ----------------------------------------------------------------------------------------- the rules
 

@@ -42,7 +42,7 @@ TABLE_TYPES: dict[str, type[Record]] = {
     "reasoning": ReasoningTrace,
     "cases": CaseCard,
 }
-DEFAULT_TABLES = ("consultations", "problems", "reasoning")
+DEFAULT_TABLES = ("consultations", "problems", "reasoning", "cases")
 
 
 class FilterError(ValueError):
@@ -60,6 +60,8 @@ _STAGES = {
     "semantic_dedup": ("synth.quality.semantic", "FaissDedupFilter"),
     "complexity": ("synth.quality.judges", "ComplexityScorer"),
     "quality": ("synth.quality.judges", "QualityJudge"),
+    "case_gates": ("synth.quality.cases", "CaseGateFilter"),
+    "ddx": ("synth.quality.ddx", "DdxFilter"),
 }
 
 
@@ -153,6 +155,8 @@ def _write_outputs(tmp: Path, in_dir: Path, cfg: FilterConfig, docs: list[Doc], 
     from synth.store.shards import ShardWriter
 
     kept: dict[str, int] = {}
+    # OUT has the run layout even when every record was dropped (a run of junk cards): readers expect data/.
+    (tmp / "data").mkdir(exist_ok=True)
     by_table: dict[str, list[Doc]] = {}
     for d in docs:
         by_table.setdefault(d.table, []).append(d)
@@ -211,7 +215,7 @@ async def run_filter(
     if unknown:
         raise FilterError(f"unknown table(s) {unknown}; known: {sorted(TABLE_TYPES)}")
     if not tables:
-        raise FilterError(f"{in_dir}: no consultations, problems or reasoning records to filter")
+        raise FilterError(f"{in_dir}: no consultations, problems, reasoning or cases records to filter")
 
     ctx = StageContext(teachers=teachers or {}, work_dir=out_dir, seed=seed, concurrency=cfg.concurrency)
     funnel: list[dict[str, Any]] = []
