@@ -9,6 +9,7 @@ from schemas.consultation import (
     FinalDiagnosis,
     Termination,
     Turn,
+    TurnScore,
 )
 from schemas.failure import LedgerEntry, QuarantineRecord
 from schemas.problem import ReasoningTrace, ScreenVerdict, SearchStep, SourceMCQ, VerifiableProblem
@@ -57,6 +58,7 @@ __all__ = [
     "TemplateRef",
     "Termination",
     "Turn",
+    "TurnScore",
     "VerifiableProblem",
     "content_id",
 ]

@@ -13,7 +13,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SCHEMA_VERSION = "1.0"
+# Minor bump: fields added with defaults, so older records still validate and read (1.1: the consultation's
+# per-turn evaluation). Major bump: a change an older reader would misread.
+SCHEMA_VERSION = "1.1"
 
 
 class Record(BaseModel):

@@ -57,9 +57,11 @@ def role(req: Request) -> str:
     return "cases"
 
 
-def doctor_out(action: str, text: str, ddx: list[tuple[str, float]] | None = None) -> dict[str, Any]:
+def doctor_out(
+    action: str, text: str, ddx: list[tuple[str, float]] | None = None, diagnosis: str | None = None
+) -> dict[str, Any]:
     ddx = ddx or [("acute appendicitis", 0.6), ("gastroenteritis", 0.3)]
-    return {
+    out = {
         "reasoning": f"thinking before {action}",
         "ddx": [{"diagnosis": d, "probability": p} for d, p in ddx],
         "action": action,
@@ -67,11 +69,18 @@ def doctor_out(action: str, text: str, ddx: list[tuple[str, float]] | None = Non
         "confidence": 0.7,
         "plan": "surgical review" if action == "final_diagnosis" else "",
     }
+    if diagnosis is not None:
+        out["diagnosis"] = diagnosis
+    return out
+
+
+def is_reask(m: dict[str, str]) -> bool:
+    return m["role"] == "user" and "breaks the rules" in m["content"]
 
 
 def doctor_turn_no(req: Request) -> int:
-    """1-based number of the doctor turn this request asks for."""
-    return 1 + sum(m["role"] == "assistant" for m in req.messages)
+    """1-based number of the doctor turn this request asks for (a re-ask is the same turn again)."""
+    return 1 + sum(m["role"] == "assistant" for m in req.messages) - sum(is_reask(m) for m in req.messages)
 
 
 def last(req: Request) -> str:

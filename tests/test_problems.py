@@ -170,6 +170,17 @@ def test_bad_records_are_reported_with_their_line(tmp_path):
     assert good[1].answer == "Metformin" and good[1].answer_idx == "B"  # MedMCQA's 1-based cop
 
 
+def test_a_restated_answer_is_checked_with_the_shared_matcher(tmp_path):
+    # The source's answer names the correct option in other words (a misspelling): kept, with the option's text;
+    # one that names another option is still an answer_mismatch.
+    path = write_jsonl(tmp_path / "q.jsonl", [mcq(0, answer="Metfromin"), mcq(1, answer="Aspirin")])
+    recs = load_mcqs(MCQSource(path=path))
+    good = [r for r in recs if not isinstance(r, BadMCQ)]
+    bad = [r for r in recs if isinstance(r, BadMCQ)]
+    assert [g.answer for g in good] == ["Metformin"] and good[0].line == 1
+    assert [(b.line, b.code) for b in bad] == [(2, "answer_mismatch")]
+
+
 def test_json_parquet_and_datasets_folder_sources(tmp_path):
     import datasets
 

@@ -12,7 +12,7 @@ patient, its own facts and the doctor's questions (never the diagnosis, the exam
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
@@ -34,14 +34,24 @@ class DDxGuess(BaseModel):
     probability: float = Field(ge=0.0, le=1.0)
 
 
+def _require_diagnosis(schema: dict[str, Any]) -> None:
+    schema.setdefault("required", []).append("diagnosis")
+
+
 class DoctorOutput(BaseModel):
     """One doctor turn. Small and flat so that a 135M model under a JSON grammar can fill it."""
 
-    model_config = ConfigDict(extra="forbid")
+    # The docstring is the schema's description, sent to the teacher: keep explanations in comments.
+    # `diagnosis` is required of a teacher (the JSON Schema lists it, so a grammar makes the model write it) but
+    # defaults to "" in Python: a doctor that is not a teacher (train's replay parses a reply) may leave it out,
+    # and the director then takes a short `text` as the name (synth/dialogue/ddx.py).
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra=_require_diagnosis)
 
     reasoning: str = Field(min_length=1, max_length=240)
     ddx: list[DDxGuess] = Field(min_length=1, max_length=4)
     action: DoctorAction
+    diagnosis: str = Field(default="", max_length=60)
     text: str = Field(min_length=1, max_length=150)
     confidence: float = Field(ge=0.0, le=1.0)
     plan: str = Field(max_length=150)
@@ -104,11 +114,29 @@ class DoctorAgent(_Role):
             teacher, template, params, template.render_system(min_turns=min_turns, max_turns=max_turns)
         )
         self.hear(kind="opening", patient=describe_patient(card.demographics), text=card.opening_statement)
+        self._attempt: list[ChatMessage] = []  # the request of the turn in progress, re-asks appended
 
     async def act(self) -> DoctorOutput:
         self._flush()
-        c = await self._complete(list(self.messages), DoctorOutput)
+        self._attempt = list(self.messages)
+        c = await self._complete(self._attempt, DoctorOutput)
         self.messages.append({"role": "assistant", "content": c.text})
+        self._attempt.append({"role": "assistant", "content": c.text})
+        assert isinstance(c.parsed, DoctorOutput)
+        return c.parsed
+
+    async def reask(self, problems: str) -> DoctorOutput:
+        """Ask the last turn again after a reply that broke the snapshot contract (`problems`: what to fix).
+
+        Like a patient's leak regeneration, the bad reply and the note are appended to the request, so it is
+        a new request (the request cache would hand back the same reply otherwise); the history keeps only
+        the latest reply, so what later turns see is the accepted exchange.
+        """
+        note = self.template.render_user(kind="reask", text=problems)
+        self._attempt.append({"role": "user", "content": note})
+        c = await self._complete(list(self._attempt), DoctorOutput)
+        self._attempt.append({"role": "assistant", "content": c.text})
+        self.messages[-1] = {"role": "assistant", "content": c.text}
         assert isinstance(c.parsed, DoctorOutput)
         return c.parsed
 

@@ -53,6 +53,12 @@ class ConsultationsConfig(BaseModel):
     leakage_retries: int = Field(
         default=2, ge=0, description="re-asks of a patient turn that named the answer"
     )
+    snapshot_retries: int = Field(
+        default=1,
+        ge=0,
+        description="re-asks of a doctor turn whose differential or final diagnosis breaks the snapshot "
+        "contract; what still breaks it is kept and flagged",
+    )
 
     @model_validator(mode="after")
     def _turns_ordered(self) -> ConsultationsConfig:

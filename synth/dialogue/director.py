@@ -7,6 +7,10 @@
   `loop_repeats` repeats the doctor is told to commit now (termination "loop_detected").
 - Leakage: a patient answer that names the hidden diagnosis or an alias is regenerated with a note, up to
   `leakage_retries` times, then kept and flagged; or the whole consultation is quarantined ("Leakage").
+- Snapshot contract (synth/dialogue/ddx.py): a doctor turn whose differential breaks it, or whose final
+  diagnosis is no name, is re-asked with the errors up to `snapshot_retries` times; what still breaks it is
+  recorded as written with typed flags on the turn. A doctor without `reask` (train's replay of a model under
+  evaluation) is never re-asked: its first answer is what is measured, flags and all.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from schemas.consultation import DDxItem, FinalDiagnosis, Termination, Terminati
 from schemas.matching.lexical import normalise, tokens
 from synth.dialogue.agents import DoctorAgent, DoctorOutput, PatientAgent
 from synth.dialogue.config import ConsultationsConfig
+from synth.dialogue.ddx import FinalName, Problem, final_name, final_problems, reask_note, snapshot_problems
 from synth.dialogue.examiner import Examiner, split_requests
 from synth.jobs import ItemFailed
 
@@ -63,6 +68,7 @@ class Transcript:
     repeats: int = 0
     leakage_flags: list[int] = field(default_factory=list)
     leakage_regenerations: int = 0
+    snapshot_reasks: int = 0
 
     def add(self, **kw: object) -> Turn:
         turn = Turn(index=len(self.turns), **kw)  # type: ignore[arg-type]
@@ -71,8 +77,27 @@ class Transcript:
 
 
 def _ddx(out: DoctorOutput) -> list[DDxItem]:
-    items = [DDxItem(diagnosis=d.diagnosis.strip() or "?", probability=d.probability) for d in out.ddx]
-    return sorted(items, key=lambda d: -d.probability)
+    # As written, in the doctor's order: an unsorted snapshot is flagged, never re-sorted.
+    return [DDxItem(diagnosis=d.diagnosis, probability=d.probability) for d in out.ddx]
+
+
+def problems_of(out: DoctorOutput) -> list[Problem]:
+    """How a doctor reply breaks the snapshot contract (its final diagnosis too, when it gives one)."""
+    problems = snapshot_problems(out.ddx)
+    if out.action == "final_diagnosis":
+        problems += final_problems(out.diagnosis, out.text)
+    return problems
+
+
+@dataclass
+class _Reply:
+    out: DoctorOutput
+    problems: list[Problem]
+    reasks: int
+
+    @property
+    def flags(self) -> list[str]:
+        return [p.flag for p in self.problems]
 
 
 class Director:
@@ -97,12 +122,14 @@ class Director:
         while True:
             if doctor_turns >= cfg.max_turns:
                 return await self._force(t, "force", "forced_final")
-            out = await self.doctor.act()
+            reply = await self._act(t)
+            out = reply.out
             doctor_turns += 1
             if out.action == "final_diagnosis":
-                self._doctor_turn(t, out, out.text)
+                name = final_name(out.diagnosis, out.text, out.ddx, committed=True)
+                self._doctor_turn(t, reply, name.name, statement=out.text)
                 if doctor_turns >= cfg.min_turns:
-                    return self._finish(t, out, out.text, "final_diagnosis")
+                    return self._finish(t, out, name, "final_diagnosis")
                 t.add(speaker="system", act="note", text=self.doctor.hear(kind="premature"))
                 continue
             key = (out.action, normalise(out.text))
@@ -112,11 +139,11 @@ class Director:
                 t.repeated_questions += out.action == "ask"
             if out.action == "ask":
                 t.questions_asked += 1
-                self._doctor_turn(t, out, out.text)
+                self._doctor_turn(t, reply, out.text)
             else:
                 requested = split_requests(out.text, cfg.max_tests_per_request) or [out.text]
                 t.tests_ordered += len(requested)
-                self._doctor_turn(t, out, out.text, tests=requested)
+                self._doctor_turn(t, reply, out.text, tests=requested)
             if t.repeats >= cfg.loop_repeats:
                 return await self._force(t, "loop", "loop_detected")
             if out.action == "ask":
@@ -126,21 +153,39 @@ class Director:
                 t.add(speaker="examiner", act="result", text=result)
                 self.doctor.hear(kind="result", text=result)
 
+    async def _act(self, t: Transcript) -> _Reply:
+        """The doctor's next reply, re-asked while it breaks the snapshot contract (bounded)."""
+        out = await self.doctor.act()
+        problems = problems_of(out)
+        used = 0
+        reask = getattr(self.doctor, "reask", None)
+        while problems and reask is not None and used < self.cfg.snapshot_retries:
+            used += 1
+            out = await reask(reask_note(problems))
+            problems = problems_of(out)
+        t.snapshot_reasks += used
+        return _Reply(out, problems, used)
+
     def _doctor_turn(
         self,
         t: Transcript,
-        out: DoctorOutput,
+        reply: _Reply,
         text: str,
         tests: list[str] | None = None,
         act: str | None = None,
+        statement: str | None = None,
     ) -> None:
+        out = reply.out
         t.add(
             speaker="doctor",
             act=act or out.action,
             text=text,
+            statement=statement if statement is not None and statement.strip() != text else None,
             reasoning=out.reasoning,
             ddx=_ddx(out),
             tests_requested=tests or [],
+            snapshot_flags=list(dict.fromkeys(reply.flags)),
+            reasks=reply.reasks,
         )
 
     async def _patient_turn(self, t: Transcript, question: str) -> None:
@@ -165,21 +210,29 @@ class Director:
 
     async def _force(self, t: Transcript, note: str, reason: TerminationReason) -> Transcript:
         t.add(speaker="system", act="note", text=self.doctor.hear(kind=note))
-        out = await self.doctor.act()
+        reply = await self._act(t)
+        out = reply.out
         # Told to commit, the doctor's answer is final whatever its action: a question is not answered any
-        # more, and its leading differential entry stands as the diagnosis.
-        diagnosis = out.text if out.action == "final_diagnosis" else _ddx(out)[0].diagnosis
-        self._doctor_turn(t, out, diagnosis, act="final_diagnosis")
-        return self._finish(t, out, diagnosis, reason)
+        # more, and its leading differential entry stands as the diagnosis (name source "leader").
+        committed = out.action == "final_diagnosis"
+        name = final_name(out.diagnosis, out.text, out.ddx, committed=committed)
+        self._doctor_turn(
+            t, reply, name.name, act="final_diagnosis", statement=out.text if committed else None
+        )
+        return self._finish(t, out, name, reason)
 
     def _finish(
-        self, t: Transcript, out: DoctorOutput, diagnosis: str, reason: TerminationReason
+        self, t: Transcript, out: DoctorOutput, name: FinalName, reason: TerminationReason
     ) -> Transcript:
+        statement = out.text.strip() if out.action == "final_diagnosis" else ""
         t.final = FinalDiagnosis(
-            diagnosis=diagnosis.strip(),
+            diagnosis=name.name,
             differential=_ddx(out),
             confidence=out.confidence,
             plan=out.plan.strip() or None,
+            statement=statement if statement and statement != name.name else None,
+            name_source=name.source,
+            flags=list(name.flags),
         )
         t.termination = Termination(reason=reason, turn=len(t.turns) - 1)
         return t

@@ -1,4 +1,5 @@
-"""The evaluation of one finished consultation against its hidden case card."""
+"""The evaluation of one finished consultation against its hidden case card: the final verdict, then the
+per-turn evaluation of the doctor's differentials (synth/dialogue/turn_eval.py)."""
 
 from __future__ import annotations
 
@@ -6,15 +7,19 @@ from schemas.case import CaseCard
 from schemas.common import TeacherCall
 from schemas.consultation import Evaluation
 from synth.dialogue.director import Transcript
+from synth.dialogue.turn_eval import turn_metrics
 from synth.teachers.teacher import Teacher
 from synth.verify import verify_diagnosis, verify_lexical
 
 
 def top_k_hit(transcript: Transcript, card: CaseCard) -> int | None:
-    """1-based rank of the answer in the final differential (the final diagnosis first), by lexical match."""
+    """1-based rank of the answer in the final differential (the final diagnosis first, then by probability:
+    a differential kept unsorted is ranked as its probabilities say), by lexical match."""
     if transcript.final is None:
         return None
-    names = [transcript.final.diagnosis] + [d.diagnosis for d in transcript.final.differential]
+    ddx = transcript.final.differential
+    by_probability = sorted(range(len(ddx)), key=lambda i: (-ddx[i].probability, i))
+    names = [transcript.final.diagnosis] + [ddx[i].diagnosis for i in by_probability]
     ranked: list[str] = []
     for name in names:
         if name not in ranked:
@@ -42,7 +47,9 @@ async def evaluate(
             transcript.final.diagnosis, card.answer.diagnosis, card.answer.aliases, judge=judge, seed=seed
         )
         correct, stage, reason, calls = v.correct, v.stage, v.reason, v.calls
+    final_turn = transcript.termination.turn if transcript.final and transcript.termination else None
     ev = Evaluation(
+        **turn_metrics(transcript.turns, card, final_turn, correct),  # type: ignore[arg-type]
         correct=correct,
         verdict_stage=stage,  # type: ignore[arg-type]
         verdict_reason=reason,

@@ -137,7 +137,10 @@ class ConsultationJob(Job):
             evaluation=evaluation,
             persona=persona,
             doctor_turns=sum(t.speaker == "doctor" for t in transcript.turns),
-            scores={"leakage_regenerations": float(transcript.leakage_regenerations)},
+            scores={
+                "leakage_regenerations": float(transcript.leakage_regenerations),
+                "snapshot_reasks": float(transcript.snapshot_reasks),
+            },
             provenance=ctx.provenance(self.name, calls, seed=seed),
         )
         return [record]
@@ -164,9 +167,9 @@ class ConsultationJob(Job):
                 doctor.key_for(doctor.request_for(d.messages, d.params, DoctorOutput), d.template.tag)
             ):
                 cached += 1
-        max_calls = (cfg.max_turns + 1) * (1 + doctor.max_reasks) + cfg.max_turns * (
-            (1 + patient.max_reasks) * (1 + cfg.leakage_retries)
-        )
+        max_calls = (cfg.max_turns + 1) * (1 + doctor.max_reasks) * (
+            1 + cfg.snapshot_retries
+        ) + cfg.max_turns * ((1 + patient.max_reasks) * (1 + cfg.leakage_retries))
         max_tokens = (cfg.doctor_params or doctor.params).max_tokens + (
             cfg.patient_params or patient.params
         ).max_tokens

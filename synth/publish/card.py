@@ -5,7 +5,8 @@ per split that has rows (empty splits are left out, so no config points at a fil
 `dataset_info` with the features and split sizes (written by `datasets` itself from the Arrow schemas),
 licence, task categories, size category, language and tags. The body says what the data is, how it was made
 (sources, teachers, prompt template ids + hashes, engine versions, configs), the filter funnel, token counts,
-score distributions (PNG plots under plots/), intended use, and that it is not for clinical use.
+score distributions and the consultations' per-turn reasoning metrics (PNG plots under plots/), intended use,
+and that it is not for clinical use.
 
 No secret may appear: `SecretGuard` refuses any text holding the value of a credential-like environment
 variable, a Hugging Face or OpenAI-style key, or a non-empty value under a credential-like key.
@@ -87,7 +88,8 @@ def _tag(source: dict[str, Any]) -> str:
 
 
 def write_plots_for(stage: Path, sources: list[dict[str, Any]]) -> list[str]:
-    """plots/funnel-<source>.png per filtered source and plots/scores-<table>.png, via `synth report`'s code."""
+    """plots/funnel-<source>.png per filtered source, plots/scores-<table>.png and (consultations)
+    plots/truth-probability.png, via `synth report`'s code."""
     from synth.quality.report import write_plots
 
     out = stage / "plots"
@@ -112,7 +114,7 @@ def write_plots_for(stage: Path, sources: list[dict[str, Any]]) -> list[str]:
             if (stage / "data" / table).is_dir():
                 (scratch / "data" / table).symlink_to((stage / "data" / table).resolve())
         for p in write_plots(scratch):
-            if p.name.startswith("scores-"):
+            if p.name.startswith(("scores-", "truth-probability")):
                 out.mkdir(exist_ok=True)
                 shutil.copyfile(p, out / p.name)
                 written.append(f"plots/{p.name}")
@@ -289,6 +291,7 @@ def _body(opts: PublishOptions, merged: dict[str, dict[str, Any]], rows: dict[st
     ]
     out += _funnels(sources, plots)
     out += _scores(st["scores"], plots)
+    out += _per_turn(merged.get("consultations", {}), plots)
     out += ["## Configuration of each source", ""]
     for s in sources:
         out += [f"<details><summary>{s['name']} ({s['kind']}, {', '.join(s['run_ids']) or 'no run id'})</summary>",
@@ -342,6 +345,29 @@ def _scores(scores: dict[str, dict[str, list[float]]], plots: list[str]) -> list
         return [*out, "No scores recorded.", ""]
     out.append(_table(["records", "score", "n", "mean", "p10", "median", "p90"], rows))
     out += [""] + [f"![{p}]({p})" for p in plots if p.startswith("plots/scores-")] + [""]
+    return out
+
+
+def _per_turn(consultations: dict[str, Any], plots: list[str]) -> list[str]:
+    """The consultations' per-turn metrics (synth/dialogue/report.py, the same numbers as `synth report`)."""
+    if not consultations:
+        return []
+    from synth.dialogue.report import per_turn_frame, per_turn_rows, per_turn_stats
+
+    ordered = [consultations[k] for k in sorted(consultations)]
+    stats = per_turn_stats(per_turn_frame([c.model_dump_json() for c in ordered]))
+    out = [
+        "## Consultation reasoning, turn by turn", "",
+        "Every doctor turn's differential is matched against the case's hidden answer (lexical match; "
+        "\"unsure\" is not a hit). Brier score: multiclass over the differential plus an \"other\" mass "
+        "(1 − the listed probabilities), 0 best, 2 a certain wrong differential; log score: −ln of the "
+        "truth's probability (the \"other\" mass when it is not listed), floored at 0.01. A lucky guess is a "
+        "correct final diagnosis that was in no earlier differential; premature closure a final diagnosis "
+        "before every key fact of the case was elicited; broken snapshots were kept as written, flagged.", "",
+        _table(["metric", "value"], [list(r) for r in per_turn_rows(stats, len(ordered))]), "",
+    ]  # fmt: skip
+    if "plots/truth-probability.png" in plots:
+        out += ["![truth probability by turn](plots/truth-probability.png)", ""]
     return out
 
 

@@ -8,11 +8,16 @@ visible text (`<reasoning>…</reasoning>`) or dropped (`PublishOptions.reasonin
 
 - SFT: consultations whose diagnosis was judged correct (all with `all_consultations`), and verified reasoning
   traces as `## Thinking` / `## Final Response` (synth.problems.views).
-- DPO: for a case with a correct and an incorrect consultation, prompt = the correct consultation up to its
-  final doctor turn, chosen = that final diagnosis turn, rejected = the incorrect consultation's final
-  diagnosis turn. The rejected turn was written after a different conversation of the same case, so with
-  `reasoning: keep` its reasoning may cite what this prompt does not contain; `reasoning: drop` compares the
-  diagnoses alone. Problems: verified vs failed chains of one problem (synth.problems.views).
+- DPO: for a case with a consultation that converges on the truth (correct, and the truth was in its
+  differential before the final turn: no lucky guess) and one that closes early on a wrong diagnosis (the
+  doctor's own final diagnosis, incorrect, made before every key fact was elicited or in fewer doctor turns
+  than the converging one): prompt = the converging consultation up to its doctor turn k, where k is the
+  doctor turn at which the other closed (or its own final turn, if sooner); chosen = its turn k (going on
+  with the work-up, or its correct final diagnosis); rejected = the early wrong final diagnosis. Records
+  without a per-turn evaluation (schema 1.0) pair as before: any correct final against any incorrect one, at
+  the correct one's final turn. The rejected turn was written after a different conversation of the same
+  case, so with `reasoning: keep` its reasoning may cite what this prompt does not contain; `reasoning: drop`
+  compares the visible turns alone. Problems: verified vs failed chains of one problem (synth.problems.views).
 - RL: every problem's question and ground truth (synth.problems.views).
 
 Every row carries `group` (case id or problem id): the split is decided by the group (splits.py).
@@ -126,30 +131,59 @@ def _norm(s: str) -> str:
     return " ".join(s.lower().split())
 
 
+def _evaluated(c: Consultation) -> bool:
+    return bool(c.evaluation.per_turn)
+
+
+def _doctor_positions(c: Consultation) -> list[int]:
+    """Positions in `c.turns` of the doctor turns, in order (doctor turn k is at [k - 1])."""
+    return [i for i, t in enumerate(c.turns) if t.speaker == "doctor"]
+
+
+def converges(c: Consultation) -> bool:
+    """Correct, with a final turn, and (when evaluated per turn) not a lucky guess."""
+    if c.evaluation.correct is not True or final_turn_index(c) is None:
+        return False
+    return not _evaluated(c) or c.evaluation.lucky_guess is False
+
+
+def closes_early(b: Consultation, g: Consultation) -> bool:
+    """Incorrect, with a final turn, and (when evaluated per turn) the doctor's own early closure."""
+    if b.evaluation.correct is not False or final_turn_index(b) is None:
+        return False
+    if not _evaluated(b):
+        return True
+    return b.termination.reason == "final_diagnosis" and (
+        b.evaluation.premature_closure is True or b.doctor_turns < g.doctor_turns
+    )
+
+
 def consultation_dpo(consultations: list[Consultation], opts: PublishOptions) -> list[Row]:
-    """Correct vs incorrect final diagnosis turns of consultations over the same case."""
+    """Converging vs early wrong closures of consultations over the same case (module docstring)."""
     by_case: dict[str, list[Consultation]] = defaultdict(list)
     for c in consultations:
         by_case[c.case_id].append(c)
     rows: list[Row] = []
     for case_id in sorted(by_case):
         group = sorted(by_case[case_id], key=lambda c: c.id)
-        good = [c for c in group if c.evaluation.correct is True and final_turn_index(c) is not None]
-        bad = [c for c in group if c.evaluation.correct is False and final_turn_index(c) is not None]
-        for g in good:
-            gi = final_turn_index(g)
-            assert gi is not None
-            g_turn = g.turns[gi]
-            prompt = consultation_messages(g, opts.reasoning, upto=gi)
-            if prompt[-1]["role"] != "user":
-                continue
-            chosen = doctor_message(g_turn, g, opts.reasoning, g_turn.index)
+        for g in (c for c in group if converges(c)):
+            g_final = final_turn_index(g)
+            assert g_final is not None
+            g_doctor = _doctor_positions(g)
+            g_final_k = g_doctor.index(g_final) + 1
             pairs = 0
-            for b in bad:
+            for b in group:
+                if b is g or not closes_early(b, g):
+                    continue
                 bi = final_turn_index(b)
                 assert bi is not None
                 b_turn = b.turns[bi]
-                if _norm(b_turn.text) == _norm(g_turn.text):
+                # At the depth where the other closed, unless this one finished first; 1.0 records: its final.
+                k = min(_doctor_positions(b).index(bi) + 1, g_final_k) if _evaluated(b) else g_final_k
+                gi = g_doctor[k - 1]
+                g_turn = g.turns[gi]
+                prompt = consultation_messages(g, opts.reasoning, upto=gi)
+                if prompt[-1]["role"] != "user" or _norm(b_turn.text) == _norm(g_turn.text):
                     continue
                 rows.append(
                     {
@@ -158,7 +192,11 @@ def consultation_dpo(consultations: list[Consultation], opts: PublishOptions) ->
                         "group": case_id,
                         "source": "consultation",
                         "prompt": prompt,
-                        "chosen": [_msg("assistant", chosen)],
+                        "chosen": [
+                            _msg(
+                                "assistant", doctor_message(g_turn, g, opts.reasoning, g.turns[g_final].index)
+                            )
+                        ],
                         "rejected": [
                             _msg("assistant", doctor_message(b_turn, b, opts.reasoning, b_turn.index))
                         ],

@@ -45,7 +45,10 @@ _CAPS_PROBLEM = {"question_chars": 1200, "probes_wrong_share": 1}
 def complexity_features(doc: Doc) -> dict[str, float]:
     r = doc.record
     if isinstance(r, Consultation):
-        leading = [t.ddx[0].diagnosis.strip().lower() for t in r.turns if t.ddx]
+        # the most probable entry leads: a snapshot that broke the order is stored as the doctor wrote it
+        leading = [
+            max(t.ddx, key=lambda d: d.probability).diagnosis.strip().lower() for t in r.turns if t.ddx
+        ]
         return {
             "doctor_turns": r.doctor_turns or sum(t.speaker == "doctor" for t in r.turns),
             "facts_elicited": len({f for t in r.turns for f in t.revealed_fact_ids}),
@@ -131,6 +134,12 @@ class ProblemQualityRating(BaseModel):
     rationale: str = Field(min_length=1, max_length=600)
 
 
+def _without_cards(docs: list[Doc]) -> tuple[list[Doc], list[Doc]]:
+    """(docs the judges rate, case cards). Cards pass through: the rubrics are for generated consultations,
+    problems and traces, and a card's own checks are the case gates (synth/quality/cases.py)."""
+    return [d for d in docs if d.table != "cases"], [d for d in docs if d.table == "cases"]
+
+
 async def _judge_all(docs: list[Doc], ctx: StageContext, ask: Any, stage: str) -> list[Doc]:
     """Ask for every doc, `concurrency` at a time; a failed call drops its doc with the typed reason."""
     from synth.teachers.errors import TeacherError
@@ -159,6 +168,7 @@ class ComplexityScorer(Stage):
 
     async def run(self, docs: list[Doc], ctx: StageContext) -> list[Doc]:
         cfg = self.cfg
+        docs, cards = _without_cards(docs)
         for d in docs:
             f = feature_score(d)
             if f is not None:
@@ -194,7 +204,7 @@ class ComplexityScorer(Stage):
         docs = self._select(docs, ctx)
         values = sorted(d.scores["complexity"] for d in docs if "complexity" in d.scores)
         self.summary = {"scored": len(values), "median": values[len(values) // 2] if values else None}
-        return docs
+        return docs + cards
 
     def _select(self, docs: list[Doc], ctx: StageContext) -> list[Doc]:
         sel = self.cfg.select
@@ -229,6 +239,7 @@ class QualityJudge(Stage):
         from synth.prompts import load_template
 
         cfg = self.cfg
+        docs, cards = _without_cards(docs)
         teacher = ctx.teacher(cfg.judge)
         template = load_template("quality_judge")
         params = teacher.params.model_copy(update={"temperature": 0.0, "max_tokens": 300, "seed": ctx.seed})
@@ -266,4 +277,4 @@ class QualityJudge(Stage):
             else:
                 kept.append(d)
         self.summary = {"rated": len(docs), "dropped": len(docs) - len(kept)}
-        return kept
+        return kept + cards

@@ -1,5 +1,7 @@
-"""`synth report OUT/`: the filter's funnel (in → out per stage and table), why records were dropped, and the
-distribution of every score — as Rich tables in the terminal and as PNG plots in OUT/plots/.
+"""`synth report OUT/`: the filter's funnel (in → out per stage and table), why records were dropped, the
+distribution of every score, and the consultations' per-turn evaluation (synth/dialogue/report.py) — as Rich
+tables in the terminal and as PNG plots in OUT/plots/ (plots/truth-probability.png: the truth's probability
+against the doctor turn, correct vs incorrect consultations).
 
 Scores are read with polars straight from the shards' JSON column (one scan per table, never the records as
 Python objects); the drop reasons come from the ledger.
@@ -59,11 +61,17 @@ def collect_report(out_dir: str | Path) -> dict[str, Any]:
                     "p90": float(s.quantile(0.9)),  # type: ignore[arg-type]
                 }
         scores[t] = stats
+    consultations = None
+    if "consultations" in tables:
+        from synth.dialogue.report import consultation_report
+
+        consultations = consultation_report(out)
     return {
         "output": str(out),
         "funnel": funnel,
         "ledger": {"entries": len(drops), "by_stage": {k: dict(v.most_common()) for k, v in reasons.items()}},
         "scores": scores,
+        "consultations": consultations,
     }
 
 
@@ -105,6 +113,12 @@ def write_plots(out_dir: str | Path) -> list[Path]:
         fig.savefig(path, dpi=110)
         plt.close(fig)
         written.append(path)
+    if (out / "data" / "consultations").is_dir():
+        from synth.dialogue.report import truth_probability_plot
+
+        truth = truth_probability_plot(out, plots / "truth-probability.png")
+        if truth is not None:
+            written.append(truth)
     return written
 
 
@@ -141,3 +155,7 @@ def render_report(report: dict[str, Any], console: Any = None) -> None:
                 f"{v['p90']:.2f}",
             )
         console.print(s)
+    if (report.get("consultations") or {}).get("n"):
+        from synth.dialogue.report import render_consultation_report
+
+        render_consultation_report(report["consultations"], console)
