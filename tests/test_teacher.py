@@ -165,6 +165,27 @@ async def test_breaker_pauses_after_k_transport_failures_and_resumes_on_a_good_p
     await t.aclose()
 
 
+async def test_an_answer_sent_before_the_breaker_opened_does_not_close_it():
+    # A server going down may finish what it had: that late answer says nothing about the server now.
+    from synth.teachers.breaker import CircuitBreaker
+
+    async def down() -> str | None:
+        return "connection refused"
+
+    b = CircuitBreaker("t", "http://127.0.0.1:1/v1", FAST, down)
+    early = await b.admit()
+    for _ in range(FAST.failures):
+        b.failed(ConnectionFailed("refused"), await b.admit())
+    assert b.is_open and b.pauses == 1
+    b.succeeded(early)  # the stale answer
+    assert b.is_open and b.pauses == 1
+    b.failed(ConnectionFailed("refused"), early)
+    assert b.is_open and b.pauses == 1
+    b.succeeded(b.epoch)  # an answer to a request admitted now: reachable
+    assert not b.is_open
+    await b.aclose()
+
+
 async def test_breaker_gives_up_with_teacher_unavailable():
     backend = CheckedBackend(lambda r: ConnectionFailed("refused"))
     backend.up = False

@@ -10,7 +10,8 @@ TeacherUnavailable, which stops the run (finished items are kept; the next run r
 
 This is not a second retry loop: a request that failed is never sent again from here. The breaker only decides
 when the next requests may be sent at all. Any answer that is not a transport fault (a completion, a 4xx, a
-refusal) is proof that the teacher is reachable and closes the breaker.
+refusal) is proof that the teacher is reachable and closes the breaker — unless that request was sent before the
+breaker last opened: a server going down may still finish what it had, which says nothing about it now.
 """
 
 from __future__ import annotations
@@ -60,6 +61,9 @@ class CircuitBreaker:
         self._gave_up: TeacherUnavailable | None = None
         self._changed: asyncio.Event | None = None  # set (and replaced) at every change; made in the loop
         self._prober: asyncio.Task[None] | None = None
+        # Bumped at every opening. An answer to a request admitted before the latest opening is stale: the
+        # server may have finished it while going down, so it proves nothing about the server now.
+        self.epoch = 0
 
     @property
     def is_open(self) -> bool:
@@ -70,35 +74,42 @@ class CircuitBreaker:
             self._changed.set()
             self._changed = None
 
-    async def admit(self) -> None:
-        """Return when a request may be sent; raise TeacherUnavailable once the breaker has given up."""
+    async def admit(self) -> int:
+        """Return (the epoch) when a request may be sent; raise TeacherUnavailable once the breaker has given up."""
         while True:
             if self._gave_up is not None:
                 # A fresh error per waiter: one instance raised in many tasks would pile up their tracebacks.
                 raise TeacherUnavailable(self.teacher, self.location, self._gave_up.reason)
             if self._state == "closed":
-                return
+                return self.epoch
             if self._state == "trial" and not self._trial_taken:
                 self._trial_taken = True
-                return
+                return self.epoch
             if self._changed is None:
                 self._changed = asyncio.Event()
             await self._changed.wait()
 
-    def succeeded(self) -> None:
-        """The teacher answered (anything but a transport fault): it is reachable."""
+    def succeeded(self, epoch: int | None = None) -> None:
+        """The teacher answered (anything but a transport fault): it is reachable.
+
+        `epoch`: what `admit` returned for that request; an answer admitted before the latest opening does not
+        close an open breaker (None: always counts)."""
+        if epoch is not None and epoch < self.epoch and self._state != "closed":
+            return
         self.consecutive = 0
         if self._trial_result is not None and not self._trial_result.done():
             self._trial_result.set_result(None)
         elif self._state != "closed":
             self._close()
 
-    def failed(self, error: TeacherError) -> None:
+    def failed(self, error: TeacherError, epoch: int | None = None) -> None:
         if not is_transient(error):
-            self.succeeded()
+            self.succeeded(epoch)
             return
         self.consecutive += 1
         self.last_reason = str(error)
+        if epoch is not None and epoch < self.epoch and self._state != "closed":
+            return  # sent before the latest opening: it is no trial's outcome
         if self._trial_result is not None and not self._trial_result.done():
             self._trial_result.set_result(self.last_reason)
         elif self._state == "closed" and self.cfg.failures and self.consecutive >= self.cfg.failures:
@@ -108,6 +119,7 @@ class CircuitBreaker:
     def _open(self) -> None:
         self._state = "open"
         self.pauses += 1
+        self.epoch += 1
         how = "probing it" if self._probe is not None else "trying one request at a time"
         print(
             f"teacher '{self.teacher}' paused after {self.consecutive} transport failures in a row "

@@ -238,16 +238,16 @@ class Teacher:
             fut = asyncio.get_running_loop().create_future()
             self._inflight[key] = fut
         try:
-            await self.breaker.admit()
+            epoch = await self.breaker.admit()
             t0 = time.perf_counter()
             self.stats.requests += 1
             try:
                 raw = await self.backend.generate(request)
             except TeacherError as e:
-                self.breaker.failed(e)
+                self.breaker.failed(e, epoch)
                 self.stats.pauses = self.breaker.pauses
                 raise
-            self.breaker.succeeded()
+            self.breaker.succeeded(epoch)
             self.stats.latency_s += time.perf_counter() - t0
             self.stats.prompt_tokens += raw.prompt_tokens
             self.stats.completion_tokens += raw.completion_tokens
