@@ -24,6 +24,11 @@ ROOT = Path(__file__).resolve().parent.parent
 Pair = tuple[str, str, bool]
 
 
+def drop_rt(text: str) -> str:
+    """The MedMCQA-style artefact: every "rt" dropped from words that have one after their first letter."""
+    return " ".join(w.replace("rt", "") if "rt" in w[1:] else w for w in text.split())
+
+
 def _join(*parts: list[str]) -> list[str]:
     return sorted(x for p in parts for x in p)
 
@@ -362,7 +367,7 @@ def minimal_pairs(rng: random.Random, known: set[str]) -> Iterator[Pair]:
 
 def dropped_rt(rng: random.Random) -> Iterator[Pair]:
     for term in RT_TERMS:
-        broken = " ".join(w.replace("rt", "") if "rt" in w[1:] else w for w in term.split())
+        broken = drop_rt(term)
         yield broken, term, True
         yield term, broken, True
         yield broken.capitalize(), term.capitalize(), True

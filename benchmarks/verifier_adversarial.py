@@ -112,7 +112,9 @@ def _corrupt(text: str, rng: random.Random) -> tuple[str, str]:
     kind = rng.choice(["rt", "typo", "side", "age", "none"])
     words = text.split()
     if kind == "rt" and any("rt" in w[1:] for w in words):
-        return " ".join(w.replace("rt", "") if "rt" in w[1:] else w for w in words), kind
+        from make_verifier_adversarial import drop_rt
+
+        return drop_rt(text), kind
     if kind == "typo":
         longest = max(words, key=len)
         if len(longest) >= 7 and longest.isalpha():
@@ -180,7 +182,7 @@ def cross() -> str:
         variants = [f"{a} in a 45-year-old", f"{a} for 3 days"]
         variants += [a.replace("right", "Rt").replace("left", "Lt")] if "right" in a or "left" in a else []
         if any("rt" in w[1:] for w in a.split()):
-            variants.append(" ".join(w.replace("rt", "") if "rt" in w[1:] else w for w in a.split()))
+            variants.append(gen.drop_rt(a))
         words = [w for w in a.split() if len(w) >= 6 and w.isalpha()]
         if words:
             w = max(words, key=len)

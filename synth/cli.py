@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 
@@ -41,6 +41,12 @@ EXIT_OUTPUT = 5
 def _fail(msg: str, code: int = EXIT_CONFIG) -> None:
     typer.echo(msg, err=True)
     raise typer.Exit(code)
+
+
+def _stopped(msg: str, code: int) -> NoReturn:
+    """A run that stopped for a reason the next run can get past: say so and exit without a traceback."""
+    typer.echo(msg, err=True)
+    raise typer.Exit(code) from None
 
 
 def _parse_sets(sets: list[str]) -> dict[str, Any]:
@@ -117,27 +123,22 @@ def run(
     except (RunLocked, SourceError) as e:
         _fail(f"error: {e}" if isinstance(e, SourceError) else str(e))
     except TeacherUnavailable as e:
-        typer.echo(f"error: {e}", err=True)
-        typer.echo(
-            "stopped; nothing was quarantined for it and finished items are kept. Run the same command "
-            f"again once the teacher is reachable ({cfg.run.output}).",
-            err=True,
+        _stopped(
+            f"error: {e}\nstopped; nothing was quarantined for it and finished items are kept. Run the same "
+            f"command again once the teacher is reachable ({cfg.run.output}).",
+            EXIT_UNREACHABLE,
         )
-        raise typer.Exit(EXIT_UNREACHABLE) from None
     except OutputWriteError as e:
-        typer.echo(f"error: {e}", err=True)
-        typer.echo(
-            "stopped; finished items are kept. Free some space (or make the folder writable) and run the same "
-            f"command again to resume ({cfg.run.output}).",
-            err=True,
+        _stopped(
+            f"error: {e}\nstopped; finished items are kept. Free some space (or make the folder writable) and "
+            f"run the same command again to resume ({cfg.run.output}).",
+            EXIT_OUTPUT,
         )
-        raise typer.Exit(EXIT_OUTPUT) from None
     except KeyboardInterrupt:
-        typer.echo(
+        _stopped(
             f"interrupted; finished items are kept. Run the same command again to resume ({cfg.run.output}).",
-            err=True,
+            130,
         )
-        raise typer.Exit(130) from None
     _print_result(result)
     if any(j.job == "reasoning" for j in result.jobs):
         from synth.problems.views import write_views
