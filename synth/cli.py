@@ -38,13 +38,7 @@ EXIT_UNREACHABLE = 4
 EXIT_OUTPUT = 5
 
 
-def _fail(msg: str, code: int = EXIT_CONFIG) -> None:
-    typer.echo(msg, err=True)
-    raise typer.Exit(code)
-
-
-def _stopped(msg: str, code: int) -> NoReturn:
-    """A run that stopped for a reason the next run can get past: say so and exit without a traceback."""
+def _fail(msg: str, code: int = EXIT_CONFIG) -> NoReturn:
     typer.echo(msg, err=True)
     raise typer.Exit(code) from None
 
@@ -123,19 +117,19 @@ def run(
     except (RunLocked, SourceError) as e:
         _fail(f"error: {e}" if isinstance(e, SourceError) else str(e))
     except TeacherUnavailable as e:
-        _stopped(
+        _fail(
             f"error: {e}\nstopped; nothing was quarantined for it and finished items are kept. Run the same "
             f"command again once the teacher is reachable ({cfg.run.output}).",
             EXIT_UNREACHABLE,
         )
     except OutputWriteError as e:
-        _stopped(
+        _fail(
             f"error: {e}\nstopped; finished items are kept. Free some space (or make the folder writable) and "
             f"run the same command again to resume ({cfg.run.output}).",
             EXIT_OUTPUT,
         )
     except KeyboardInterrupt:
-        _stopped(
+        _fail(
             f"interrupted; finished items are kept. Run the same command again to resume ({cfg.run.output}).",
             130,
         )

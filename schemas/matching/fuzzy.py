@@ -61,6 +61,9 @@ def _short_forms() -> frozenset[str]:
 
 _SHORT: frozenset[str] = frozenset()
 _EPONYM_WORDS: frozenset[str] = frozenset()
+_EPONYMS_BY_LETTER: dict[
+    str, tuple[str, ...]
+] = {}  # sorted, by first letter: one edit keeps the first letter
 
 
 def _rt_pair(a: str, b: str) -> bool:
@@ -87,6 +90,8 @@ def _eponym_words() -> frozenset[str]:
         from schemas.matching.eponyms import EPONYMS
 
         _EPONYM_WORDS = frozenset(w for k in EPONYMS for w in k.split() if len(w) >= _MIN_FUZZY)
+        for w in sorted(_EPONYM_WORDS):
+            _EPONYMS_BY_LETTER[w[0]] = (*_EPONYMS_BY_LETTER.get(w[0], ()), w)
     return _EPONYM_WORDS
 
 
@@ -163,15 +168,20 @@ def repair(candidate: str, reference: str, expand: Callable[[str], list[str]] | 
     def expanded(text: str) -> set[str]:
         return {t for t in expand(text) if t.isalpha()} if expand else set()
 
+    def fuzzy_words(words: set[str]) -> set[str]:
+        return {w for w in words if len(w) >= _MIN_FUZZY}  # shorter ones are never one edit from anything
+
     cw, rw = set(_WORD.findall(fix.candidate)), set(_WORD.findall(fix.reference))
-    _misspelt(fix, "candidate", cw - rw, (rw | expanded(fix.reference)) - cw)
+    if fuzzy_words(cw - rw):  # the other side's expansion is worth computing only if a word may be repaired
+        _misspelt(fix, "candidate", cw - rw, (rw | expanded(fix.reference)) - cw)
     cw = set(_WORD.findall(fix.candidate))
-    _misspelt(fix, "reference", rw - cw, (cw | expanded(fix.candidate)) - rw)
+    if fuzzy_words(rw - cw):
+        _misspelt(fix, "reference", rw - cw, (cw | expanded(fix.candidate)) - rw)
     for side in ("candidate", "reference"):
         for w in sorted(set(_WORD.findall(getattr(fix, side)))):
             if len(w) < _MIN_FUZZY or w in _eponym_words():
                 continue
-            near = [e for e in sorted(_eponym_words()) if _one_edit(w, e)]
+            near = [e for e in _EPONYMS_BY_LETTER.get(w[0], ()) if _one_edit(w, e)]
             if len(near) == 1 and not vocab.known(w):
                 _fix_word(fix, side, w, near[0], "misspelt eponym")
     return fix

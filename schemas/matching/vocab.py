@@ -44,6 +44,8 @@ def _table_words() -> set[str]:
 
 def _load() -> None:
     global _LOADED
+    if _LOADED:  # the common case, on every lookup: no lock once loaded
+        return
     with _LOCK:
         if _LOADED:
             return
