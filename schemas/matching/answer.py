@@ -59,6 +59,8 @@ _FAMILIES = [
     ("decreas", "decreased"),
     ("reduc", "decreased"),
     ("diminish", "decreased"),
+    ("prolong", "increased"),  # a prolonged time (PT, QT) is an increased one
+    ("shorten", "decreased"),
     ("resistan", "resistant"),
     ("sensitiv", "sensitive"),
     ("susceptib", "sensitive"),
@@ -158,7 +160,7 @@ _ALTERNATIVES = re.compile(
 _PAREN = re.compile(r"\s*\(([^()]+)\)\s*")
 _HEDGE = re.compile(
     r"\b(?:not|no|unlikely|less likely|rule[ds]? out|ruling out|exclude[ds]?|rather than|instead of|versus|vs|"
-    r"or|either|differential|possibl[ey]|perhaps|maybe|might|could|cannot|can't|doubt)\b",
+    r"or|either|differential|possibl[ey]|perhaps|maybe|might|could|cannot|can't|doubt|than)\b",
     re.IGNORECASE,
 )
 # an answer given with doubt ("possibly X", "?X", "suspected X") is not a verified X, whatever its words

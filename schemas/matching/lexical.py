@@ -33,6 +33,10 @@ Outcome = Literal["match", "no_match", "unsure"]
 
 _NON_WORD = re.compile(r"[^a-z0-9]+")
 _POSSESSIVE = re.compile(r"(\w)'s?\b")
+# words a single letter names a kind of ("hepatitis A", "vitamin A", IgA = "immunoglobulin a"): there "a" is
+# the name's letter, not an article, and dropping it made IgE deficiency contain IgA deficiency
+_LETTER_HEADS = frozenset({"hepatitis", "vitamin", "immunoglobulin", "type", "factor", "protein", "class"})
+_LETTER_HEADS |= {"group", "influenza", "complex", "zone", "band", "wave", "fiber", "cell", "antigen"}
 _STOP = frozenset({"a", "an", "the", "of", "with", "and", "in", "to", "due", "from", "by", "on", "s"})
 
 # British → American spellings, applied inside words (symmetrically, so any slight over-reach is harmless).
@@ -154,7 +158,9 @@ _EXCLUSIVE = [
     frozenset({"ischemic", "hemorrhagic"}),
     frozenset({"stable", "unstable"}),
     frozenset({"complete", "incomplete", "partial"}),
-    frozenset({"b", "c", "d", "e"}),  # hepatitis B/C/D/E ("a" is dropped as an article)
+    frozenset(
+        {"a", "b", "c", "d", "e"}
+    ),  # hepatitis A-E, IgA/IgE, vitamin A/D/E ("a" kept after those heads)
     frozenset({"anterior", "posterior"}),
     frozenset({"superior", "inferior"}),
     frozenset({"medial", "lateral"}),
@@ -166,7 +172,7 @@ _EXCLUSIVE = [
     frozenset({"aerobic", "anaerobic"}),
     frozenset({"agonist", "antagonist"}),
     frozenset({"inhibitor", "activator", "inducer"}),
-    frozenset({"increased", "decreased"}),
+    frozenset({"increased", "decreased", "normal"}),  # which finding is abnormal, and how
     frozenset({"high", "low"}),
     frozenset({"dominant", "recessive"}),
     frozenset({"alpha", "beta", "gamma", "delta"}),
@@ -281,7 +287,7 @@ def tokens(text: str, extra: list[tuple[str, str]] | None = None) -> list[str]:
     for raw in text.split():
         for tok in _SYNONYMS.get(raw, raw).split():
             tok = _ROMAN.get(tok, tok) if out and out[-1] == "type" else tok
-            if tok not in _STOP:
+            if tok not in _STOP or (tok == "a" and out and out[-1] in _LETTER_HEADS):
                 out.append(tok)
     return out
 
