@@ -293,13 +293,33 @@ def filter_(
 
 @app.command()
 def report(
-    out: Annotated[Path, typer.Argument(help="output folder of `synth filter` (or a run's filtered/)")],
+    out: Annotated[
+        Path, typer.Argument(help="output folder of `synth filter` (or a run's filtered/), or a run's folder")
+    ],
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable")] = False,
     no_plots: Annotated[bool, typer.Option("--no-plots", help="skip the PNG plots")] = False,
 ) -> None:
-    """The funnel (in -> out per stage), drop reasons and score distributions; PNG plots in OUT/plots/."""
+    """The funnel (in -> out per stage), drop reasons and score distributions; PNG plots in OUT/plots/.
+
+    On a run's own folder (no filter funnel), the consultations' per-turn evaluation and its plot."""
     from synth.quality.report import collect_report, render_report, write_plots
 
+    if not (out / "funnel.json").exists() and (out / "data" / "consultations").is_dir():
+        from synth.dialogue.report import (
+            consultation_report,
+            render_consultation_report,
+            truth_probability_plot,
+        )
+
+        cons = consultation_report(out)
+        if as_json:
+            typer.echo(json.dumps({"output": str(out), "consultations": cons}, indent=2, default=str))
+        else:
+            render_consultation_report(cons)
+        plot = None if no_plots else truth_probability_plot(out, out / "plots" / "truth-probability.png")
+        if plot is not None:
+            typer.echo(f"plot: {plot}", err=as_json)
+        return
     try:
         rep = collect_report(out)
     except FileNotFoundError as e:

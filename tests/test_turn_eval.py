@@ -373,6 +373,13 @@ def test_status_and_report_show_the_per_turn_metrics(write_config, tmp_path):
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     r = CliRunner().invoke(app, ["report", str(tmp_path / "filtered"), "--json", "--no-plots"])
     assert json.loads(r.stdout)["consultations"]["per_turn"]["brier"]["n"] == 2
+    # the run's own folder (no filter funnel): the per-turn evaluation and its plot all the same
+    r = CliRunner().invoke(app, ["report", str(out)], env={"COLUMNS": "200"})
+    assert r.exit_code == 0, r.output
+    assert "per-turn evaluation" in r.output and "2 of 2 consultations" in r.output
+    assert (out / "plots" / "truth-probability.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    r = CliRunner().invoke(app, ["report", str(out), "--json", "--no-plots"])
+    assert json.loads(r.stdout)["consultations"]["per_turn"]["evaluated"] == 2
 
 
 def test_dataset_card_summarises_the_per_turn_metrics(write_config, tmp_path):
