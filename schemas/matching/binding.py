@@ -25,8 +25,9 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import lru_cache
 
-from schemas.matching.lexical import _EXCLUSIVE, GENERIC, NEGATIONS
+from schemas.matching.lexical import _CACHED_LEN, _EXCLUSIVE, GENERIC, NEGATIONS
 
 _SEGMENT = re.compile(
     r"\s*(?:[,;]|\b(?:and|with|but|while|whereas|plus|along with|together with|as well as)\b|&)\s*",
@@ -67,6 +68,19 @@ def _negation(part: list[str], i: int) -> set[str]:
 
 
 def bindings(text: str, tokenise: Callable[[str], list[str]]) -> Bindings:
+    # A name's bindings are asked for again with every comparison it is in (the gold name, against each DDx
+    # entry of each turn): short texts are kept, sentences are not (see lexical._tokens_cached).
+    if len(text) <= _CACHED_LEN:
+        return _bindings_cached(text, tokenise)
+    return _bindings(text, tokenise)
+
+
+@lru_cache(maxsize=8192)
+def _bindings_cached(text: str, tokenise: Callable[[str], list[str]]) -> Bindings:
+    return _bindings(text, tokenise)
+
+
+def _bindings(text: str, tokenise: Callable[[str], list[str]]) -> Bindings:
     heads: dict[str, set[str]] = {}
     positional = False
     segments = [s for s in _SEGMENT.split(text) if s.strip()]

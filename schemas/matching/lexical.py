@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 from schemas.matching.eponyms import EPONYMS
@@ -274,15 +275,50 @@ def _abbreviations() -> list[tuple[str, str]]:
     return _ABBREV_NORMALISED
 
 
+_ABBREV_FIRST: list[tuple[str, str, str]] = []
+
+
+def _abbreviations_by_first() -> list[tuple[str, str, str]]:
+    """`_abbreviations()` in the same order, each with the first word of its short form."""
+    if not _ABBREV_FIRST:
+        _ABBREV_FIRST.extend((short, long, short.split()[0]) for short, long in _abbreviations())
+    return _ABBREV_FIRST
+
+
 def tokens(text: str, extra: list[tuple[str, str]] | None = None) -> list[str]:
     """Normalised content tokens of a name or a sentence, in order.
 
     `extra`: more (short, long) pairs, already `_basic`-normalised, expanded before the diagnosis table.
     """
+    if not extra and len(text) <= _CACHED_LEN:
+        return list(_tokens_cached(text))  # a copy: callers may change their list
+    return _tokens(text, extra)
+
+
+# A consultation matches the same few names again on every turn (each DDx entry against the answer, against
+# each other, the leader against the previous one), and one `_tokens` scans the whole abbreviation table: the
+# tables are fixed at import, so the tokens of a text never change. Names are kept (8,192 in each memo here,
+# ~15 MiB with all full); sentences (a patient's answer, a doctor's question) are rarely seen twice: not kept.
+_CACHED_LEN = 64
+
+
+@lru_cache(maxsize=8192)
+def _tokens_cached(text: str) -> tuple[str, ...]:
+    return tuple(_tokens(text, None))
+
+
+def _tokens(text: str, extra: list[tuple[str, str]] | None) -> list[str]:
     text = _basic(text)
-    for short, long in [*(extra or []), *_abbreviations()]:
+    for short, long in extra or []:
         if short in text:
             text = text.replace(short, long)
+    # A (padded) short form can only be in the text when its first word is one of the text's words: that set
+    # look-up spares the substring search through the whole table for almost every entry.
+    words = set(text.split())
+    for short, long, first in _abbreviations_by_first():
+        if first in words and short in text:
+            text = text.replace(short, long)
+            words = set(text.split())
     out: list[str] = []
     for raw in text.split():
         for tok in _SYNONYMS.get(raw, raw).split():
@@ -302,13 +338,18 @@ class LexicalResult:
     reason: str
 
 
+_EXCLUSIVE_WORDS = frozenset().union(*_EXCLUSIVE)
+
+
 def _conflict(a: set[str], b: set[str]) -> str | None:
     if ("non" in a) != ("non" in b):  # NSTEMI is not STEMI, whatever else they share
         return "non vs not non"
-    for group in _EXCLUSIVE:
-        ga, gb = a & group, b & group
-        if ga and gb and ga != gb:
-            return f"{'/'.join(sorted(ga))} vs {'/'.join(sorted(gb))}"
+    # Most names have no exclusive qualifier at all: one look at the union spares the walk over every group.
+    if not a.isdisjoint(_EXCLUSIVE_WORDS) and not b.isdisjoint(_EXCLUSIVE_WORDS):
+        for group in _EXCLUSIVE:
+            ga, gb = a & group, b & group
+            if ga and gb and ga != gb:
+                return f"{'/'.join(sorted(ga))} vs {'/'.join(sorted(gb))}"
     na, nb = {t for t in a if t.isdigit()}, {t for t in b if t.isdigit()}
     if na and nb and na != nb:
         return f"{'/'.join(sorted(na))} vs {'/'.join(sorted(nb))}"
@@ -317,6 +358,18 @@ def _conflict(a: set[str], b: set[str]) -> str | None:
 
 def compare(predicted: str, gold: str) -> LexicalResult:
     """Compare one predicted name with one gold name (same words bound to other qualifiers are no match)."""
+    if len(predicted) <= _CACHED_LEN and len(gold) <= _CACHED_LEN:
+        return _compare_cached(predicted, gold)
+    return _compare(predicted, gold)
+
+
+# The same pairs come back on every turn of a consultation (see `_tokens_cached`); the result is frozen.
+@lru_cache(maxsize=8192)
+def _compare_cached(predicted: str, gold: str) -> LexicalResult:
+    return _compare(predicted, gold)
+
+
+def _compare(predicted: str, gold: str) -> LexicalResult:
     r = compare_tokens(tokens(predicted), tokens(gold), gold)
     if r.outcome != "no_match":
         from schemas.matching.binding import binding_conflict
@@ -401,8 +454,33 @@ _RANK = {"match": 2, "unsure": 1, "no_match": 0}
 
 
 def compare_any(predicted: str, golds: list[str]) -> LexicalResult:
-    """The best comparison of a predicted name against the gold diagnosis and its aliases."""
-    results = [compare(predicted, g) for g in golds if g.strip()]
-    if not results:
+    """The best comparison of a predicted name against the gold diagnosis and its aliases: the first match,
+    else the first unsure, else the comparison with the first name (so reasons do not depend on later names)."""
+    names = [g for g in golds if g.strip()]
+    if not names:
         return LexicalResult("no_match", "no gold name")
-    return max(results, key=lambda r: _RANK[r.outcome])
+    # Names that share no token always compare "no_match" (see compare_tokens), and a "no_match" only matters
+    # as the first name's: the others are skipped. Most entries of a differential share no word with most of
+    # the aliases, and each entry is matched against all of them on every turn of a consultation.
+    mine = _token_set(predicted)
+    unsure: LexicalResult | None = None
+    for gold in names:
+        if mine.isdisjoint(_token_set(gold)):
+            continue
+        r = compare(predicted, gold)
+        if r.outcome == "match":
+            return r
+        if r.outcome == "unsure" and unsure is None:
+            unsure = r
+    return unsure if unsure is not None else compare(predicted, names[0])
+
+
+def _token_set(text: str) -> frozenset[str]:
+    if len(text) <= _CACHED_LEN:
+        return _token_set_cached(text)
+    return frozenset(_tokens(text, None))
+
+
+@lru_cache(maxsize=8192)
+def _token_set_cached(text: str) -> frozenset[str]:
+    return frozenset(_tokens_cached(text))

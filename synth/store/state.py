@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,6 +89,44 @@ class RunState:
             done |= {r[0] for r in q if r[1] not in TRANSIENT_KINDS}
         return done
 
+    def finished_count(self, job: str, *, retry_quarantined: bool = False) -> int:
+        """len(finished_ids(...)), counted in SQL."""
+        q = "SELECT count(*) FROM items WHERE job=? AND (status='done'"
+        args: list[str] = [job]
+        if not retry_quarantined:
+            q += f" OR (status='quarantined' AND coalesce(error_type, '') NOT IN ({','.join('?' * len(TRANSIENT_KINDS))}))"
+            args += sorted(TRANSIENT_KINDS)
+        return int(self.con.execute(q + ")", args).fetchone()[0])
+
+    def unfinished(
+        self, job: str, items: Iterable[Any], *, retry_quarantined: bool = False, batch: int = 500
+    ) -> Iterator[Any]:
+        """The items (anything with an `id`) a new run must still do, in their order, without loading every
+        finished id: each batch of items is looked up in the database (the (job, item_id) key), so memory stays
+        flat however many are done. Same rule as `finished_ids`."""
+        chunk: list[Any] = []
+        for it in items:
+            chunk.append(it)
+            if len(chunk) >= batch:
+                yield from self._unfinished_batch(job, chunk, retry_quarantined)
+                chunk = []
+        if chunk:
+            yield from self._unfinished_batch(job, chunk, retry_quarantined)
+
+    def _unfinished_batch(self, job: str, chunk: list[Any], retry_quarantined: bool) -> list[Any]:
+        ids = [it.id for it in chunk]
+        rows = self.con.execute(
+            f"SELECT item_id, status, error_type FROM items WHERE job=? AND item_id IN ({','.join('?' * len(ids))})",
+            (job, *ids),
+        ).fetchall()
+        skip = {
+            i
+            for i, status, kind in rows
+            if status == "done"
+            or (not retry_quarantined and status == "quarantined" and kind not in TRANSIENT_KINDS)
+        }
+        return [it for it in chunk if it.id not in skip] if skip else chunk
+
     def quarantine(self, items: Iterable[Quarantined]) -> None:
         now = time.time()
         self.con.executemany(
@@ -145,11 +183,28 @@ class RunState:
         )
 
     def quarantined(self, job: str | None = None) -> list[Quarantined]:
+        return list(self.iter_quarantined(job))
+
+    def iter_quarantined(self, job: str | None = None) -> Iterator[Quarantined]:
+        """The quarantined items, streamed from the database (a run may quarantine a large share of 1M items)."""
         q = "SELECT job, item_id, error_type, stage, message FROM items WHERE status='quarantined'"
         rows = self.con.execute(
             q + (" AND job=?" if job else "") + " ORDER BY job, item_id", (job,) if job else ()
         )
-        return [Quarantined(*r) for r in rows]
+        for r in rows:
+            yield Quarantined(*r)
+
+    def count_quarantined(self, jobs: Iterable[str], kinds: Iterable[str]) -> int:
+        """How many items of these jobs are quarantined with one of these error types (counted in SQL)."""
+        jobs, kinds = list(jobs), list(kinds)
+        if not jobs or not kinds:
+            return 0
+        row = self.con.execute(
+            f"SELECT count(*) FROM items WHERE status='quarantined' AND job IN ({','.join('?' * len(jobs))}) "
+            f"AND error_type IN ({','.join('?' * len(kinds))})",
+            (*jobs, *kinds),
+        ).fetchone()
+        return int(row[0])
 
     def teacher_totals(self) -> list[tuple[str, str, str, dict[str, Any]]]:
         totals: dict[tuple[str, str, str], dict[str, Any]] = {}

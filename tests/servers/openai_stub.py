@@ -9,8 +9,9 @@ Two ways to run it, both bound to 127.0.0.1 on an OS-assigned port:
 
 Answers: a json_schema request gets a JSON instance that validates against the schema, with strings derived from a
 hash of the request (different prompts, different answers); a case-synthesis schema gets a clinically plausible
-card instead, drawn from vocabulary tables (tests/servers/stub_cases.py) so that it passes the case gates; other
-requests get a short deterministic text.
+card instead, drawn from vocabulary tables (tests/servers/stub_cases.py) so that it passes the case gates; a
+request forcing a function call (tools + tool_choice naming it, as instructor's tools mode sends) gets a tool call
+whose arguments validate against the function's parameters; other requests get a short deterministic text.
 Answers are cached by request body, so a repeated request costs a dict lookup — the server must never be the
 bottleneck of the client benchmark. Faults (applied to the next requests, in order, before any answer):
 ``{"kind": "status", "status": 429, "retry_after": 1}`` (also ``retry_after_ms``, ``headers``, ``body``),
@@ -151,8 +152,17 @@ def _canonical_hash(body: dict[str, Any]) -> str:
     return hashlib.sha256(canon.encode()).hexdigest()[:16]
 
 
-def _completion(h: str, model: str, content: str | None, finish: str, refusal: str | None = None) -> bytes:
+def _completion(
+    h: str,
+    model: str,
+    content: str | None,
+    finish: str,
+    refusal: str | None = None,
+    tool_calls: list[dict[str, Any]] | None = None,
+) -> bytes:
     message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": refusal}
+    if tool_calls is not None:
+        message["tool_calls"] = tool_calls
     return json.dumps(
         {
             "id": f"chatcmpl-{h}",
@@ -280,10 +290,34 @@ def _answer(h: str, body: dict[str, Any], messages: list[dict[str, Any]]) -> byt
         else:
             value = instance_for(schema, h)
         return _completion(h, model, json.dumps(value), "stop")
+    tool = _forced_tool(body)
+    if tool is not None:
+        # A client asking for structured output through a forced function call (instructor's tools mode):
+        # the arguments are an instance of the function's parameter schema.
+        args = json.dumps(instance_for(tool.get("parameters") or {}, h))
+        call = {
+            "id": f"call_{h[:12]}",
+            "type": "function",
+            "function": {"name": tool["name"], "arguments": args},
+        }
+        return _completion(h, model, None, "tool_calls", tool_calls=[call])
     if fmt.get("type") == "json_object":
         return _completion(h, model, json.dumps({"answer": f"stub {h[:8]}"}), "stop")
     last = messages[-1].get("content", "") if messages else ""
     return _completion(h, model, f"stub answer {h[:8]} to: {str(last)[:40]}", "stop")
+
+
+def _forced_tool(body: dict[str, Any]) -> dict[str, Any] | None:
+    """The function a request forces with tool_choice {"type": "function", "function": {"name": ...}}, if any."""
+    choice = body.get("tool_choice")
+    if not isinstance(choice, dict) or not body.get("tools"):
+        return None
+    name = (choice.get("function") or {}).get("name")
+    for t in body["tools"]:
+        fn = t.get("function") or {}
+        if fn.get("name") == name:
+            return dict(fn)
+    return None
 
 
 async def _fault(
