@@ -35,7 +35,15 @@ def _shard_counts(out: Path) -> dict[str, dict[str, int]]:
 
 
 def collect_status(out: Path) -> dict[str, Any]:
-    state = RunState(out / "state.sqlite")
+    from synth.executors import partition_layout
+
+    state: Any
+    if partition_layout(out):  # a Ray run: its partitions' states, read as one
+        from synth.executors.status import MergedState
+
+        state = MergedState(out)
+    else:
+        state = RunState(out / "state.sqlite")
     try:
         pid = run_is_active(out)
         progress = None
@@ -84,10 +92,11 @@ def collect_status(out: Path) -> dict[str, Any]:
 
 
 def render_status(st: dict[str, Any]) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    c = Console()
+    from synth.console import make_console
+
+    c = make_console()
     c.print(f"[bold]{st['output']}[/bold]")
     if st["running"]:
         p = st["running"]["progress"] or {}

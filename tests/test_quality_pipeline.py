@@ -7,6 +7,8 @@ import asyncio
 import json
 from pathlib import Path
 
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import yaml
 from typer.testing import CliRunner
@@ -95,10 +97,11 @@ def test_top_fraction(tmp_path):
 
 def test_invalid_rows_and_corrupt_shards_are_in_the_ledger(tmp_path, capsys):
     run = write_run(tmp_path / "in", [trace(0)])
-    w = ShardWriter(run, "reasoning", "bad", 1, max_records=10, max_bytes=2**30)
+    # The writer validates on the way in, so the invalid row comes in an older run's JSON-column shard.
     broken = json.loads(trace(1).model_dump_json())
     del broken["steps"]
-    w.write([("trace-broken", "x", "1.0", json.dumps(broken))])
+    pq.write_table(pa.table({"id": ["trace-broken"], "item_id": ["x"], "schema_version": ["1.0"],
+                             "record": [json.dumps(broken)]}), run / "data" / "reasoning" / "part-00001-bad.parquet")  # fmt: skip
     (run / "data" / "reasoning" / "part-00009-junk.parquet").write_bytes(b"not parquet at all")
     res = asyncio.run(run_filter(run, tmp_path / "out", cfg([{"stage": "complexity"}])))
     entries = {e.stage: e for e in ledger(res.out)}

@@ -18,8 +18,9 @@ REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
     "sft": ("messages",),
     "dpo": ("prompt", "chosen", "rejected"),
     "rl": ("prompt", "answer"),
-    "cases": ("record",),
-    "problems": ("record",),
+    "rm": ("prompt", "chosen", "rejected"),
+    "cases": ("id", "facts", "answer"),  # the full records' typed columns (schemas/arrow.py)
+    "problems": ("id", "question", "source"),
     "mcq": (),  # MedQA (options, answer_idx) or MedMCQA (opa..opd, cop): checked row by row (evaluate.py)
 }
 _FILE_TYPES = {".jsonl": "json", ".json": "json", ".parquet": "parquet"}

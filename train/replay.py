@@ -108,6 +108,7 @@ class ReplayDoctor:
 
 async def _replay(recipe: EvalRecipe, task: ReplayTask, model: Any, tok: Any) -> dict[str, Any]:
     from schemas import CaseCard
+    from schemas.arrow import decode_row
     from synth.dialogue.agents import PatientAgent
     from synth.dialogue.config import ConsultationsConfig
     from synth.dialogue.director import Director
@@ -117,7 +118,7 @@ async def _replay(recipe: EvalRecipe, task: ReplayTask, model: Any, tok: Any) ->
     from synth.teachers.config import LocalTeacherConfig
     from synth.teachers.registry import build_teacher
 
-    cards = [CaseCard.model_validate_json(r["record"]) for r in load_split(task.data, "cases")]
+    cards = [decode_row(CaseCard, r) for r in load_split(task.data, "cases")]
     cfg = ConsultationsConfig(min_turns=task.min_turns, max_turns=task.max_turns, leakage="regenerate")
     gen = recipe.generation.model_copy(update={"max_new_tokens": task.doctor_max_tokens, "batch_size": 1})
     patient_teacher = build_teacher(

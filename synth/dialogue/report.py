@@ -2,14 +2,14 @@
 per-turn evaluation of the doctor's differentials (calibration, when the truth enters and leads, volatility,
 premature closure, lucky guesses, broken snapshots; the truth's probability by turn, also as a PNG plot).
 
-Read with polars straight from the `consultations` shards (`record` is the JSON of a Consultation), so the
-report costs one scan whatever the corpus size and never loads the turns themselves. The per-turn statistics
+Read with a polars lazy scan of the `consultations` shards' typed columns (only the `evaluation` struct,
+`termination` and `doctor_turns` are read), so the report costs one scan whatever the corpus size and never
+loads the turns themselves. The per-turn statistics
 (`per_turn_stats`) take the same columns from any frame of records, so the dataset card reuses them.
 """
 
 from __future__ import annotations
 
-import json
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -21,20 +21,17 @@ MAX_LINES = 100  # per group in the truth-probability plot: enough to see the sp
 def _fields() -> list[Any]:
     import polars as pl
 
-    rec = pl.col("record").str
+    ev = pl.col("evaluation").struct.field
     return [
-        rec.json_path_match("$.evaluation.correct").alias("correct"),
-        rec.json_path_match("$.evaluation.verdict_stage").alias("stage"),
-        rec.json_path_match("$.evaluation.top_k_hit").cast(pl.Int64, strict=False).alias("top_k_hit"),
-        rec.json_path_match("$.doctor_turns").cast(pl.Int64, strict=False).alias("doctor_turns"),
-        rec.json_path_match("$.termination.reason").alias("termination"),
-        rec.json_path_match("$.evaluation.questions_asked").cast(pl.Int64, strict=False).alias("questions"),
-        rec.json_path_match("$.evaluation.tests_ordered").cast(pl.Int64, strict=False).alias("tests"),
-        rec.json_path_match("$.evaluation.key_fact_recall").cast(pl.Float64, strict=False).alias("recall"),
-        rec.json_path_match("$.evaluation.leakage_flags")
-        .str.json_decode(pl.List(pl.Int64))
-        .list.len()
-        .alias("leaks"),
+        ev("correct").alias("correct"),
+        ev("verdict_stage").alias("stage"),
+        ev("top_k_hit").alias("top_k_hit"),
+        pl.col("doctor_turns"),
+        pl.col("termination").struct.field("reason").alias("termination"),
+        ev("questions_asked").alias("questions"),
+        ev("tests_ordered").alias("tests"),
+        ev("key_fact_recall").alias("recall"),
+        ev("leakage_flags").list.len().alias("leaks"),
         *_per_turn_fields(),
     ]
 
@@ -42,34 +39,39 @@ def _fields() -> list[Any]:
 def _per_turn_fields() -> list[Any]:
     import polars as pl
 
-    def ev(key: str) -> Any:
-        return pl.col("record").str.json_path_match(f"$.evaluation.{key}")
-
-    curve = pl.List(pl.Struct({"doctor_turn": pl.Int64, "truth_probability": pl.Float64}))
+    ev = pl.col("evaluation").struct.field
+    curve = ev("per_turn").list.eval(
+        pl.struct(pl.element().struct.field("doctor_turn"), pl.element().struct.field("truth_probability"))
+    )
     return [
-        pl.col("record").str.json_path_match("$.id").alias("cid"),
-        ev("per_turn").str.json_decode(curve).alias("per_turn"),
-        ev("brier").cast(pl.Float64, strict=False).alias("brier"),
-        ev("log_score").cast(pl.Float64, strict=False).alias("log_score"),
-        ev("truth_first_listed").cast(pl.Int64, strict=False).alias("first_listed"),
-        ev("truth_first_leading").cast(pl.Int64, strict=False).alias("first_leading"),
-        ev("leader_changes").cast(pl.Int64, strict=False).alias("leader_changes"),
-        ev("truth_dropped").cast(pl.Int64, strict=False).alias("truth_dropped"),
+        pl.col("id").alias("cid"),
+        curve.alias("per_turn"),
+        ev("brier").alias("brier"),
+        ev("log_score").alias("log_score"),
+        ev("truth_first_listed").alias("first_listed"),
+        ev("truth_first_leading").alias("first_leading"),
+        ev("leader_changes").alias("leader_changes"),
+        ev("truth_dropped").alias("truth_dropped"),
         ev("premature_closure").alias("premature"),
         ev("lucky_guess").alias("lucky"),
         ev("snapshot_flags").alias("flags"),
-        ev("broken_snapshots").str.json_decode(pl.List(pl.Int64)).list.len().alias("broken"),
-        ev("snapshot_reasks").cast(pl.Int64, strict=False).alias("reasks"),
+        ev("broken_snapshots").list.len().alias("broken"),
+        ev("snapshot_reasks").alias("reasks"),
     ]
 
 
-def per_turn_frame(records_json: list[str]) -> Any:
-    """The columns per_turn_stats reads, from Consultation JSON strings (the dataset card's records)."""
+def per_turn_frame(records: list[Any]) -> Any:
+    """The columns per_turn_stats reads, from Consultation records (the dataset card's), in the shard types."""
     import polars as pl
+    import pyarrow as pa
 
-    df = pl.DataFrame({"record": records_json}, schema={"record": pl.String})
-    rec = pl.col("record").str
-    return df.select(rec.json_path_match("$.evaluation.correct").alias("correct"), *_per_turn_fields())
+    from schemas.arrow import arrow_schema, encode_record
+    from schemas.consultation import Consultation
+
+    table = pa.Table.from_pylist([encode_record(c) for c in records], schema=arrow_schema(Consultation))
+    df = pl.from_arrow(table)
+    assert isinstance(df, pl.DataFrame)
+    return df.select(pl.col("evaluation").struct.field("correct").alias("correct"), *_per_turn_fields())
 
 
 def _dist(values: Any) -> dict[str, float] | None:
@@ -98,8 +100,8 @@ def per_turn_stats(df: Any) -> dict[str, Any]:
     if m == 0:
         return {"evaluated": 0}
     flags: Counter[str] = Counter()
-    for js in ev["flags"].drop_nulls().to_list():
-        flags.update(json.loads(js))
+    for kv in ev["flags"].drop_nulls().to_list():
+        flags.update({e["key"]: e["value"] for e in kv})
     curve = (
         ev.select(pl.col("correct"), pl.col("per_turn"))
         .explode("per_turn")
@@ -110,7 +112,7 @@ def per_turn_stats(df: Any) -> dict[str, Any]:
     )
     by_turn: dict[str, dict[str, float]] = {"correct": {}, "incorrect": {}, "undecided": {}}
     for correct, turn, prob, _n in curve.iter_rows():
-        group = {"true": "correct", "false": "incorrect"}.get(correct, "undecided")
+        group = {True: "correct", False: "incorrect"}.get(correct, "undecided")
         by_turn[group][str(turn)] = round(prob, 4)
     decided = ev["premature"].drop_nulls()
     return {
@@ -123,9 +125,9 @@ def per_turn_stats(df: Any) -> dict[str, Any]:
         "log_score": _dist(ev["log_score"]),
         "mean_leader_changes": round(float(ev["leader_changes"].fill_null(0).mean()), 4),  # type: ignore[arg-type]
         "mean_truth_dropped": round(float(ev["truth_dropped"].fill_null(0).mean()), 4),  # type: ignore[arg-type]
-        "premature_closure": {"flagged": int((decided == "true").sum()), "decided": len(decided)},
-        "lucky_guesses": int((ev["lucky"] == "true").sum()),
-        "correct": int((ev["correct"] == "true").sum()),
+        "premature_closure": {"flagged": int(decided.sum()), "decided": len(decided)},
+        "lucky_guesses": int(ev["lucky"].fill_null(False).sum()),
+        "correct": int(ev["correct"].fill_null(False).sum()),
         "broken_snapshots": {
             "consultations": int((ev["broken"] > 0).sum()),
             "turns": int(ev["broken"].sum()),
@@ -137,12 +139,10 @@ def per_turn_stats(df: Any) -> dict[str, Any]:
 
 
 def _scan(out_dir: str | Path) -> Any:
-    import polars as pl
+    from synth.store.shards import scan_table
 
-    shards = Path(out_dir) / "data" / "consultations"
-    if not any(shards.glob("*.parquet")):
-        return None
-    return pl.scan_parquet(str(shards / "*.parquet")).select(_fields()).collect()
+    lf = scan_table(Path(out_dir), "consultations")
+    return None if lf is None else lf.select(_fields()).collect()
 
 
 def consultation_report(out_dir: str | Path, k: int = 3) -> dict[str, Any]:
@@ -167,7 +167,7 @@ def consultation_report(out_dir: str | Path, k: int = 3) -> dict[str, Any]:
     correct = df["correct"]
     return {
         "n": n,
-        "accuracy": round((correct == "true").sum() / n, 4),
+        "accuracy": round(correct.fill_null(False).sum() / n, 4),
         "undecided": int(correct.is_null().sum()),
         "verdict_stages": dict(sorted(df.group_by("stage").len().iter_rows())),
         "top_k": k,
@@ -192,10 +192,11 @@ def consultation_report(out_dir: str | Path, k: int = 3) -> dict[str, Any]:
 
 def render_consultation_report(report: dict[str, Any], console: Any = None) -> None:
     """The report as a Rich table (printed to `console`, or stdout)."""
-    from rich.console import Console
     from rich.table import Table
 
-    console = console or Console()
+    from synth.console import make_console
+
+    console = console or make_console()
     table = Table(title="Consultations", show_header=False)
     table.add_column("metric", style="bold")
     table.add_column("value")
@@ -291,7 +292,7 @@ def truth_probability_plot(out_dir: str | Path, path: Path) -> Path | None:
 
     stats = per_turn_stats(df)["truth_probability_by_turn"]
     fig, ax = plt.subplots(figsize=(7, 4))
-    for value, group, colour in (("true", "correct", "#2e8b57"), ("false", "incorrect", "#c0392b")):
+    for value, group, colour in ((True, "correct", "#2e8b57"), (False, "incorrect", "#c0392b")):
         sub = df.filter(pl.col("correct") == value).head(MAX_LINES)
         for curve in sub["per_turn"].to_list():
             ax.plot([p["doctor_turn"] for p in curve], [p["truth_probability"] for p in curve],

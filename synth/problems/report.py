@@ -1,5 +1,7 @@
 """Problems and reasoning statistics over an output folder: what the search found, at what depth, by which
-strategy, and which verifier stage decided. (Screen drops are in the quarantine, counted by `synth status`.)"""
+strategy, and which verifier stage decided. (Screen drops are in the quarantine, counted by `synth status`.)
+
+Read with polars lazy scans of the typed shards, never the records as Python objects."""
 
 from __future__ import annotations
 
@@ -9,31 +11,41 @@ from typing import Any
 
 
 def reasoning_report(out_dir: str | Path) -> dict[str, Any]:
-    from schemas.problem import ReasoningTrace, VerifiableProblem
-    from synth.store.shards import iter_records
+    """The statistics from lazy scans of the typed shards: only the step fields used are read."""
+    import polars as pl
+
+    from synth.store.shards import scan_table
 
     out = Path(out_dir)
-    problems = sum(1 for _ in iter_records(out, "problems", VerifiableProblem))
-    n = searched = hinted = 0
+    plf = scan_table(out, "problems")
+    problems = int(plf.select(pl.len()).collect().item()) if plf is not None else 0
+    lf = scan_table(out, "reasoning")
+    n = searched = hinted = steps = 0
     depth: Counter[str] = Counter()
     used: Counter[str] = Counter()
     won: Counter[str] = Counter()
     stages: Counter[str] = Counter()
-    steps = 0
-    for t in iter_records(out, "reasoning", ReasoningTrace):
-        n += 1
-        steps += len(t.steps)
-        for s in t.steps:
-            used[s.strategy] += 1
-            stages[s.verdict_stage] += 1
-            if s.verdict == "true":
-                won[s.strategy] += 1
-        if t.success and t.label_hinted:
-            hinted += 1
-        elif t.success:
-            searched += 1
-            last = next(s for s in reversed(t.steps) if s.verdict == "true")
-            depth[f"attempt {last.attempt}, depth {last.iteration}"] += 1
+    if lf is not None:
+        step = pl.element().struct.field
+        df = lf.select(
+            "success", "label_hinted",
+            pl.col("steps").list.eval(pl.struct(step("attempt"), step("iteration"), step("strategy"),
+                                                step("verdict"), step("verdict_stage"))),
+        ).collect()  # fmt: skip
+        n = df.height
+        flat = df.select(pl.col("steps").explode()).unnest("steps").drop_nulls("strategy")
+        steps = flat.height
+        used.update(dict(flat.group_by("strategy").len().iter_rows()))
+        won.update(dict(flat.filter(pl.col("verdict") == "true").group_by("strategy").len().iter_rows()))
+        stages.update(dict(flat.group_by("verdict_stage").len().iter_rows()))
+        hinted = int((df["success"] & df["label_hinted"]).sum())
+        found = df.filter(pl.col("success") & ~pl.col("label_hinted"))
+        searched = found.height
+        last = found.select(
+            pl.col("steps").list.filter(pl.element().struct.field("verdict") == "true").list.last()
+        ).unnest("steps")
+        for attempt, iteration in last.select("attempt", "iteration").iter_rows():
+            depth[f"attempt {attempt}, depth {iteration}"] += 1
     return {
         "problems": problems,
         "traces": n,
@@ -49,10 +61,11 @@ def reasoning_report(out_dir: str | Path) -> dict[str, Any]:
 
 
 def render_reasoning_report(report: dict[str, Any], console: Any = None) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = console or Console()
+    from synth.console import make_console
+
+    console = console or make_console()
     table = Table(title="Problems and reasoning", show_header=False)
     table.add_column("metric", style="bold")
     table.add_column("value")

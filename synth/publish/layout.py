@@ -1,7 +1,8 @@
 """The Hub's dataset layout: `data/<config>/<split>-NNNNN-of-MMMMM.parquet`, one fixed Arrow schema per config.
 
-Schemas are written out explicitly (never inferred from the rows), so every shard of a config, every split
-and every later publish share one set of features, and `datasets.load_dataset` types the columns the same
+Schemas are written out explicitly (never inferred from the rows; the full-record configs' from the record
+models, schemas/arrow.py), so every shard of a config, every split and every later publish share one set of
+features, and `datasets.load_dataset` types the columns the same
 way whatever optional fields the records fill. A shard is bounded by the JSON size of its rows, written to
 a temporary name, fsynced and renamed.
 """
@@ -13,42 +14,52 @@ import os
 from pathlib import Path
 from typing import Any
 
+from synth.labels import label_fields
+from synth.publish.rm import arrow_fields as rm_arrow_fields
+
 #: full-record configs, named after the run's tables
-RECORD_CONFIGS = ("consultations", "problems", "reasoning", "cases")
-VIEW_CONFIGS = ("sft", "dpo", "rl")
+RECORD_CONFIGS = ("consultations", "problems", "reasoning", "cases", "preferences")
+VIEW_CONFIGS = ("sft", "dpo", "rl", "rm")
 CONFIGS = VIEW_CONFIGS + RECORD_CONFIGS
+
+
+def record_models() -> dict[str, Any]:
+    """The record type of each full-record config."""
+    from schemas import CaseCard, Consultation, PreferencePair, ReasoningTrace, VerifiableProblem
+
+    return {"consultations": Consultation, "problems": VerifiableProblem, "reasoning": ReasoningTrace,
+            "cases": CaseCard, "preferences": PreferencePair}  # fmt: skip
 
 
 def arrow_schema(config: str) -> Any:
     import pyarrow as pa
 
+    from schemas.arrow import arrow_schema as record_schema
+
     msgs = pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())]))
     s, i, b = pa.string(), pa.int32(), pa.bool_()
     strings = pa.list_(pa.string())
     view_head = [("id", s), ("source_id", s), ("group", s), ("source", s)]
-    fields: dict[str, list[tuple[str, Any]]] = {
+    views: dict[str, list[tuple[str, Any]]] = {
         "sft": [*view_head, ("messages", msgs)],
         "dpo": [*view_head, ("prompt", msgs), ("chosen", msgs), ("rejected", msgs)],
         "rl": [*view_head, ("prompt", msgs), ("answer", s), ("aliases", strings)],
-        "consultations": [
-            ("id", s), ("case_id", s), ("persona", s), ("correct", b), ("final_diagnosis", s),
-            ("termination_reason", s), ("n_turns", i), ("doctor_turns", i), ("teacher_models", strings),
-            ("record", s),
-        ],
-        "problems": [
-            ("id", s), ("question", s), ("ground_truth", s), ("aliases", strings), ("source_dataset", s),
-            ("teacher_models", strings), ("record", s),
-        ],
-        "reasoning": [
-            ("id", s), ("problem_id", s), ("question", s), ("ground_truth", s), ("success", b),
-            ("label_hinted", b), ("n_steps", i), ("teacher_models", strings), ("record", s),
-        ],
-        "cases": [
-            ("id", s), ("specialty", s), ("diagnosis", s), ("source_dataset", s), ("source_licence", s),
-            ("teacher_models", strings), ("record", s),
-        ],
+    }
+    views.update(rm_arrow_fields(msgs))  # the rm view (rm.py)
+    views = {k: [*v, *label_fields()] for k, v in views.items()}  # curriculum labels (synth/labels.py)
+    if config in views:
+        return pa.schema(views[config])
+    # The full records' own fields as nested typed columns (schemas/arrow.py), then flat convenience columns.
+    flat: dict[str, list[tuple[str, Any]]] = {
+        "consultations": [("correct", b), ("final_diagnosis", s), ("termination_reason", s), ("n_turns", i),
+                          ("teacher_models", strings)],
+        "problems": [("source_dataset", s), ("teacher_models", strings)],
+        "reasoning": [("n_steps", i), ("teacher_models", strings)],
+        "cases": [("diagnosis", s), ("source_dataset", s), ("source_licence", s), ("teacher_models", strings)],
+        "preferences": [],  # every column is the record's own (rm.py)
     }  # fmt: skip
-    return pa.schema(fields[config])
+    extra = tuple(pa.field(n, t) for n, t in flat[config])
+    return record_schema(record_models()[config], extra=extra, lead=(pa.field("id", s),))
 
 
 def shard_name(split: str, index: int, total: int) -> str:
@@ -95,13 +106,24 @@ def write_split(
 
 
 def read_published_records(root: Path, config: str) -> list[str]:
-    """The record JSON of every row of a full-record config already published in root (all splits)."""
+    """The record JSON of every row of a full-record config already published in root (all splits).
+
+    The rows are validated back into their record type (a published folder of an older layout, with the
+    record as JSON in `record`, reads too).
+    """
     import pyarrow.parquet as pq
+
+    from schemas.arrow import decode_row
 
     d = root / "data" / config
     if not d.is_dir():
         return []
+    model = record_models()[config]
     out: list[str] = []
     for path in sorted(d.glob("*.parquet")):
-        out += pq.read_table(path, columns=["record"]).column(0).to_pylist()
+        for row in pq.read_table(path).to_pylist():
+            if isinstance(row.get("record"), str):
+                out.append(model.model_validate_json(row["record"]).model_dump_json())
+            else:
+                out.append(decode_row(model, row).model_dump_json())
     return out

@@ -32,8 +32,10 @@ from schemas.case import CaseCard
 from schemas.common import content_id
 from schemas.consultation import Consultation, Turn
 from schemas.problem import ReasoningTrace, VerifiableProblem
+from synth.labels import add_label_columns
 from synth.problems.views import dpo_examples, rl_example, sft_example
 from synth.publish.options import PublishOptions
+from synth.publish.rm import rm_rows
 
 Row = dict[str, Any]
 
@@ -248,34 +250,24 @@ def _teacher_models(provenance: Any) -> list[str]:
 
 
 def record_row(table: str, r: Any) -> Row:
-    """One full-record row: typed key columns for filtering, the whole record as JSON in `record`."""
-    js = r.model_dump_json()
+    """One full-record row: the record's fields as nested typed columns, plus flat convenience columns."""
+    from schemas.arrow import encode_record
+
+    row = encode_record(r)
+    tm = _teacher_models(r.provenance)
     if table == "consultations":
-        return {
-            "id": r.id, "case_id": r.case_id, "persona": r.persona, "correct": r.evaluation.correct,
-            "final_diagnosis": r.final.diagnosis if r.final else None,
-            "termination_reason": r.termination.reason, "n_turns": len(r.turns),
-            "doctor_turns": r.doctor_turns, "teacher_models": _teacher_models(r.provenance), "record": js,
-        }  # fmt: skip
-    if table == "problems":
-        return {
-            "id": r.id, "question": r.question, "ground_truth": r.ground_truth, "aliases": list(r.aliases),
-            "source_dataset": r.source.dataset if r.source else None,
-            "teacher_models": _teacher_models(r.provenance), "record": js,
-        }  # fmt: skip
-    if table == "reasoning":
-        return {
-            "id": r.id, "problem_id": r.problem_id, "question": r.question, "ground_truth": r.ground_truth,
-            "success": r.success, "label_hinted": r.label_hinted, "n_steps": len(r.steps),
-            "teacher_models": _teacher_models(r.provenance), "record": js,
-        }  # fmt: skip
-    if table == "cases":
-        return {
-            "id": r.id, "specialty": r.specialty, "diagnosis": r.answer.diagnosis,
-            "source_dataset": r.source.dataset, "source_licence": r.source.licence,
-            "teacher_models": _teacher_models(r.provenance), "record": js,
-        }  # fmt: skip
-    raise ValueError(f"unknown table {table!r}")
+        flat = {"correct": r.evaluation.correct, "final_diagnosis": r.final.diagnosis if r.final else None,
+                "termination_reason": r.termination.reason, "n_turns": len(r.turns), "teacher_models": tm}  # fmt: skip
+    elif table == "problems":
+        flat = {"source_dataset": r.source.dataset if r.source else None, "teacher_models": tm}
+    elif table == "reasoning":
+        flat = {"n_steps": len(r.steps), "teacher_models": tm}
+    elif table == "cases":
+        flat = {"diagnosis": r.answer.diagnosis, "source_dataset": r.source.dataset,
+                "source_licence": r.source.licence, "teacher_models": tm}  # fmt: skip
+    else:
+        raise ValueError(f"unknown table {table!r}")
+    return {**row, **flat}
 
 
 def group_of(table: str, r: Any) -> str:
@@ -305,6 +297,8 @@ def build_rows(tables: dict[str, dict[str, Any]], opts: PublishOptions) -> dict[
         ("consultations", consultations), ("problems", problems), ("reasoning", traces), ("cases", cases),
     ):  # fmt: skip
         out[table] = [{**record_row(table, r), "group": group_of(table, r)} for r in recs]
+    out.update(rm_rows(tables))  # judged preference pairs (rm.py)
+    add_label_columns(out, tables)  # specialty / sub-specialty of every view row (synth/labels.py)
     for name, rows in out.items():
         rows.sort(key=lambda x: x["id"])
         ids = [x["id"] for x in rows]

@@ -3,8 +3,8 @@ distribution of every score, and the consultations' per-turn evaluation (synth/d
 tables in the terminal and as PNG plots in OUT/plots/ (plots/truth-probability.png: the truth's probability
 against the doctor turn, correct vs incorrect consultations).
 
-Scores are read with polars straight from the shards' JSON column (one scan per table, never the records as
-Python objects); the drop reasons come from the ledger.
+Scores are read with a polars lazy scan of the shards' typed `scores` column (one scan per table, never the
+records as Python objects); the drop reasons come from the ledger.
 """
 
 from __future__ import annotations
@@ -18,20 +18,28 @@ from synth.quality.pipeline import read_ledger
 
 
 def score_table(out_dir: Path, table: str) -> Any:
-    """A polars DataFrame with one column per score key of a table's records (empty if none)."""
+    """A polars DataFrame with one column per score key of a table's records (empty if none).
+
+    Only the `scores` column is read (a list of key/value structs in the typed shards), with a lazy scan.
+    """
     import polars as pl
 
-    files = sorted((out_dir / "data" / table).glob("*.parquet"))
-    if not files:
+    from synth.store.shards import scan_table
+
+    lf = scan_table(out_dir, table)
+    if lf is None or "scores" not in lf.collect_schema().names():
         return pl.DataFrame()
-    scores = (
-        pl.scan_parquet([str(f) for f in files])
-        .select(pl.col("record").str.json_path_match("$.scores").alias("scores"))
+    long = (
+        lf.select(pl.col("scores"))
+        .with_row_index("row")
+        .explode("scores")
+        .drop_nulls("scores")
+        .unnest("scores")
         .collect()
     )
-    raw = [json.loads(s) if s else {} for s in scores["scores"].to_list()]
-    keys = sorted({k for r in raw for k in r})
-    return pl.DataFrame({k: [r.get(k) for r in raw] for k in keys}, schema={k: pl.Float64 for k in keys})
+    if long.height == 0:
+        return pl.DataFrame()
+    return long.pivot(on="key", index="row", values="value").drop("row").select(sorted(set(long["key"])))
 
 
 def collect_report(out_dir: str | Path) -> dict[str, Any]:
@@ -123,10 +131,11 @@ def write_plots(out_dir: str | Path) -> list[Path]:
 
 
 def render_report(report: dict[str, Any], console: Any = None) -> None:
-    from rich.console import Console
     from rich.table import Table
 
-    console = console or Console()
+    from synth.console import make_console
+
+    console = console or make_console()
     t = Table(title=f"Funnel — {report['output']}")
     for col in ("stage", "in", "out", "dropped", "by table (in → out)", "top reasons"):
         t.add_column(col)
