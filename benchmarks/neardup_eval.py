@@ -17,6 +17,7 @@ Then the whole pool goes through FaissDedupFilter at the chosen threshold: a dro
 
 Run from the repository root:
     python benchmarks/neardup_eval.py [--models all-MiniLM-L6-v2,minilm-first-window,minilm-static] [--dump FILE]
+(all-MiniLM-L6-v2 is the default runtime; minilm-torch and minilm-onnx-int8 name one runtime each)
 Prints a Markdown report and writes it, with the raw JSON, to benchmarks/results/.
 """
 
@@ -217,6 +218,8 @@ def prf(pred: np.ndarray, gold: np.ndarray) -> dict[str, float]:
 def embedder(model: str) -> Any:
     if model == "minilm-first-window":
         return TransformerEmbedder(str(embedded_minilm_path()), name=model, max_windows=1)
+    if model in ("minilm-torch", "minilm-onnx-int8"):  # the default model on each runtime, side by side
+        return load_embedder("all-MiniLM-L6-v2", runtime=model.split("-")[1])
     return load_embedder(model)
 
 

@@ -7,7 +7,7 @@ dotted path; secrets never live here — a teacher names the environment variabl
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -16,6 +16,7 @@ from synth.cases.config import CasesConfig
 from synth.dialogue.config import ConsultationsConfig, ImportedCases
 from synth.problems.config import MCQSource, ProblemsConfig, ReasoningConfig
 from synth.quality.config import FilterConfig
+from synth.rlaif import RLAIFConfig
 from synth.teachers.config import LocalTeacherConfig, TeacherConfig
 
 M = TypeVar("M", bound=BaseModel)
@@ -42,6 +43,36 @@ class RunSection(BaseModel):
         default=30.0, gt=0, description="write finished items at least this often"
     )
     cache: CacheConfig = Field(default_factory=CacheConfig)
+    # Executors (docs/architecture.md, "Runs on Ray"): the local one, or partitions as Ray tasks.
+    executor: Literal["local", "ray"] = "local"
+    address: str | None = Field(
+        default=None,
+        description="ray: the cluster (auto, ray://HOST:PORT); default a local Ray on this machine",
+    )
+    workers: int | None = Field(
+        default=None, ge=1, description="ray: partitions run at once (default: the cluster's CPUs)"
+    )
+    partitions: int | None = Field(
+        default=None, ge=1, description="ray: item partitions (default 2 x workers; fixed at the first run)"
+    )
+    task_retries: int = Field(default=3, ge=0, description="ray: reruns of a partition whose worker died")
+    storage: str | None = Field(
+        default=None, description="ray: fsspec URL (s3://bucket/prefix) that shards, state and manifest go to"
+    )
+
+    @model_validator(mode="after")
+    def _executor_keys(self) -> RunSection:
+        if self.executor != "ray":
+            given = [
+                k for k in ("address", "workers", "partitions", "storage") if getattr(self, k) is not None
+            ]
+            if given:
+                raise ValueError(f"run.{given[0]} needs run.executor: ray")
+        if self.storage is not None and "://" not in self.storage:
+            raise ValueError(
+                f"run.storage must be an fsspec URL like s3://bucket/prefix, got {self.storage!r}"
+            )
+        return self
 
 
 def _default_teachers() -> dict[str, Any]:
@@ -57,6 +88,7 @@ class RunConfig(BaseModel):
     consultations: ConsultationsConfig | None = None
     problems: ProblemsConfig | None = None
     reasoning: ReasoningConfig | None = None
+    rlaif: RLAIFConfig | None = Field(default=None, description="judge preference pairs (synth/rlaif.py)")
     filter: FilterConfig | None = Field(
         default=None, description="quality stages run over this run's records into <output>/filtered"
     )
@@ -83,6 +115,8 @@ class RunConfig(BaseModel):
             refs += self.problems.teacher_refs()
         if self.reasoning:
             refs += self.reasoning.teacher_refs()
+        if self.rlaif:
+            refs += self.rlaif.teacher_refs()
         if self.filter:
             refs += self.filter.teacher_refs()
         return refs

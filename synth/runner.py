@@ -6,7 +6,8 @@ Guarantees, whatever moment the process dies (kill -9 included):
 - every completed teacher request is in the request cache before its caller continues, so redoing an item
   sends nothing that had completed;
 - memory does not grow with the corpus: items are drawn lazily, at most `concurrency` in flight, and records
-  leave memory at every shard flush.
+  leave memory at every shard flush; a resume looks items up in the run state batch by batch (no set of every
+  done id).
 
 Before the first item every teacher the jobs use is checked (`Teacher.check`): one that cannot be reached stops
 the run at once with TeacherUnavailable, before anything is written or quarantined. The same error from a
@@ -33,6 +34,7 @@ from typing import Any
 from schemas.common import Record
 from synth import __version__
 from synth.config import RunConfig
+from synth.executors import Partition, partition_layout
 from synth.jobs import Estimate, ItemFailed, Job, RunContext, WorkItem
 from synth.manifest import write_manifest
 from synth.progress import Display, LogDisplay, Snapshot
@@ -92,6 +94,11 @@ def build_jobs(cfg: RunConfig) -> list[Job]:
 
         # After the problems job: it searches a chain for every problem in the output folder.
         jobs.append(ReasoningJob(cfg.reasoning, cfg.run.seed, cfg.run.output, upstream=problems))
+    if cfg.rlaif:
+        from synth.rlaif import PreferenceJob
+
+        # Last: it pairs the consultations and traces in the output folder, this run's included.
+        jobs.append(PreferenceJob(cfg.rlaif, cfg.run.seed, cfg.run.output))
     return jobs
 
 
@@ -149,6 +156,7 @@ class Runner:
         display: Display | None = None,
         argv: list[str] | None = None,
         backends: dict[str, Backend] | None = None,
+        partition: Partition | None = None,
     ):
         self.cfg = cfg
         self.out = cfg.run.output
@@ -163,6 +171,9 @@ class Runner:
         self.backends = backends or {}
         self._last_heartbeat = 0.0
         self._job_base: tuple[int, int, int] = (0, 0, 0)
+        # One partition of a Ray run (synth/executors): its state under self.out, its shards in the shared data/.
+        self.partition = partition
+        self.data_root = partition.data_root if partition else self.out
 
     # -- set-up shared by run and dry-run --------------------------------------------------------------
     def _open_cache(self) -> RequestCache | None:
@@ -191,7 +202,11 @@ class Runner:
     def estimate(self, jobs: list[Job]) -> list[Estimate]:
         """Dry run: nothing is sent, nothing is written (the state and cache are only read)."""
         state_path = self.out / "state.sqlite"
-        state = RunState(state_path) if state_path.exists() else None
+        state: Any = RunState(state_path) if state_path.exists() else None
+        if partition_layout(self.out):  # a Ray run: what its partitions finished
+            from synth.executors.status import MergedState
+
+            state = MergedState(self.out)
         cache_path = self.cfg.run.cache.path or self.out / "cache.sqlite"
         self.cache = RequestCache(cache_path) if (self.use_cache and cache_path.exists()) else None
         try:
@@ -217,6 +232,8 @@ class Runner:
 
     # -- the run ----------------------------------------------------------------------------------------
     async def run(self, jobs: list[Job]) -> RunResult:
+        if partition_layout(self.out) and self.partition is None:
+            raise RunLocked(f"{self.out} holds the partitions of a Ray run: run it again with --executor ray")
         # Teachers first, checked before anything is written: an unreachable one stops the run right here.
         self.teachers = self._teachers_for(jobs)
         checks = await asyncio.gather(*(t.check() for t in self.teachers.values()), return_exceptions=True)
@@ -256,7 +273,7 @@ class Runner:
                 results.append(await self._run_job(job, ctx, state))
             status = "completed"
             names = {j.name for j in jobs}
-            transient = sum(q.job in names and q.error_type in TRANSIENT_KINDS for q in state.quarantined())
+            transient = state.count_quarantined(names, TRANSIENT_KINDS)
             finished = True
         except (KeyboardInterrupt, asyncio.CancelledError):
             status = "interrupted"
@@ -331,18 +348,22 @@ class Runner:
     async def _run_job(self, job: Job, ctx: RunContext, state: RunState) -> JobResult:
         self._job_base = self._totals()
         rc = self.cfg.run
-        removed = remove_orphans(self.out, job.table, state.shard_names(job.table))
+        owner = self.partition.tag if self.partition else None
+        removed = remove_orphans(self.data_root, job.table, state.shard_names(job.table), owner)
         if removed:
             print(
                 f"[{job.name}] removed {len(removed)} uncommitted shard file(s) from an interrupted run",
                 file=sys.stderr,
             )
-        finished = state.finished_ids(job.name, retry_quarantined=self.retry_quarantined)
-        res = JobResult(job.name, skipped=len(finished))
+        # Counted, not loaded: the finished ids are looked up batch by batch as the items stream past
+        # (RunState.unfinished), so neither memory nor start-up grows with what earlier runs did.
+        res = JobResult(
+            job.name, skipped=state.finished_count(job.name, retry_quarantined=self.retry_quarantined)
+        )
         writer = ShardWriter(
-            self.out,
+            self.data_root,
             job.table,
-            self.run_id.split("-")[-1],
+            (f"{owner}-" if owner else "") + self.run_id.split("-")[-1],
             state.next_shard_seq(job.table),
             max_records=rc.shard_max_records,
             max_bytes=rc.shard_max_bytes,
@@ -357,7 +378,11 @@ class Runner:
             # Serialised, and never split by a cancellation: the file and its commit go together.
             async with write_lock:
                 name, nbytes = await asyncio.to_thread(writer.write, rows)
+                if self.partition and self.partition.storage:  # shared storage: upload, then commit
+                    await asyncio.to_thread(self.partition.storage.put_shard, self.data_root, job.table, name)
                 state.commit_shard(job.table, name, len(rows), nbytes, items)
+                if self.partition and self.partition.storage:
+                    await asyncio.to_thread(self.partition.storage.put_state, self.out)
 
         async def flush(everything: bool = True) -> None:
             """Commit quarantine entries and write shards: all pending items, or only full shards."""
@@ -405,7 +430,7 @@ class Runner:
         pending: set[asyncio.Task[None]] = set()
         self.display.start(self._snapshot(job, res, 0, started))
         try:
-            items = (it for it in job.items() if it.id not in finished)
+            items = state.unfinished(job.name, job.items(), retry_quarantined=self.retry_quarantined)
             for item in items:
                 while len(pending) >= rc.concurrency:
                     finished_tasks, pending = await asyncio.wait(
@@ -480,7 +505,7 @@ def _export_quarantine(out: Path, state: RunState) -> None:
 
     tmp = out / ".quarantine.jsonl.tmp"
     with open(tmp, "w") as f:
-        for q in state.quarantined():
+        for q in state.iter_quarantined():
             rec = QuarantineRecord(
                 item_id=q.item_id, job=q.job, stage=q.stage, error_type=q.error_type, message=q.message
             )

