@@ -72,7 +72,7 @@ NEGATIVES = [
     "Metformin 500 mg twice daily; insulin 12 units; 1000 mL saline over 8 hours.",
     "Platelets 150,000-400,000/µL; WCC 11.2 x 10^9/L.",
     "ICD-10 I21.4 and E11.9 were coded.",
-    "Symptoms started on 12/03/2023; seen on 14 June 2022.",
+    "Symptoms started in 2023 and recurred in 2021.",  # a year alone is not an identifier
     "A 54-year-old man, symptoms for 3 days; born at 32 weeks; born in 1961.",
     "QTc 480 ms, PR 200 ms, ST elevation in V1-V4; GCS 14/15.",
     # names of drugs, a title with no name, states that follow "I'm"
@@ -92,13 +92,13 @@ def test_leaves_clinical_text_alone(text: str) -> None:
 
 def test_scrub_text_uses_typed_placeholders() -> None:
     text, counts = scrub_text("Dr. House, DOB 01/02/1960, MRN 5550123, call (212) 555-0134, x@y.com")
-    assert text == "[NAME], DOB [DOB], MRN [ID], call [PHONE], [EMAIL]"
+    assert text == "[NAME_1], DOB [DOB_1], MRN [ID_1], call [PHONE_1], [EMAIL_1]"
     assert counts == {"name": 1, "dob": 1, "id": 1, "phone": 1, "email": 1}
 
 
 def test_kinds_restrict_what_is_scrubbed() -> None:
     text, counts = scrub_text("Dr. House, call (212) 555-0134", {"phone"})
-    assert text == "Dr. House, call [PHONE]" and counts == {"phone": 1}
+    assert text == "Dr. House, call [PHONE_1]" and counts == {"phone": 1}
     with pytest.raises(ValueError, match="unknown identifier kinds"):
         PhiScrubber(PhiConfig(stage="phi", kinds=["name", "fax"]))
 
@@ -143,10 +143,11 @@ async def test_stage_scrubs_nested_turns_and_keeps_id_and_type() -> None:
     new = out.record
     assert isinstance(new, Consultation)
     assert new.id == record.id == out.id
-    assert new.turns[0].text == "Hello, I'm [NAME]. What brings you in?"
-    assert new.turns[0].reasoning == "[NAME] looks pale; BP 120/80."
-    assert new.turns[1].text == "My name is [NAME], born on [DOB]. Call me on [PHONE]."
-    assert new.final is not None and new.final.plan == "Review with [NAME]."
+    # one numbering for the whole record: four different names, four placeholders
+    assert new.turns[0].text == "Hello, I'm [NAME_1]. What brings you in?"
+    assert new.turns[0].reasoning == "[NAME_2] looks pale; BP 120/80."
+    assert new.turns[1].text == "My name is [NAME_3], born on [DOB_1]. Call me on [PHONE_1]."
+    assert new.final is not None and new.final.plan == "Review with [NAME_4]."
     assert out.text == record_text(new) and "Alan" not in out.text
     assert out.scores["phi_replacements"] == 6
     assert out.scores["phi_name"] == 4 and out.scores["phi_dob"] == 1 and out.scores["phi_phone"] == 1
@@ -195,20 +196,16 @@ async def test_stage_scrubs_problems_and_traces() -> None:
     )
     assert isinstance(p_doc.record, VerifiableProblem) and isinstance(t_doc.record, ReasoningTrace)
     assert p_doc.record.id == problem.id and t_doc.record.id == trace.id
-    assert p_doc.record.question == "[NAME] (MRN [ID]) has a TSH of 0.01 mU/L. Diagnosis?"
+    assert p_doc.record.question == "[NAME_1] (MRN [ID_1]) has a TSH of 0.01 mU/L. Diagnosis?"
     assert p_doc.record.ground_truth == "Graves' disease"
     assert t_doc.record.problem_id == problem.id
-    assert t_doc.record.steps[0].thinking == ["[NAME] has a low TSH."]
-    assert t_doc.record.natural_thinking == "[NAME] has a suppressed TSH, so Graves' disease fits."
+    # the same name is the same placeholder everywhere in a record
+    assert t_doc.record.steps[0].thinking == ["[NAME_1] has a low TSH."]
+    assert t_doc.record.natural_thinking == "[NAME_1] has a suppressed TSH, so Graves' disease fits."
     # the trace carries its own copy of the question
-    assert stage.summary["replacements"] == {
-        "name": 4,
-        "id": 2,
-        "phone": 0,
-        "email": 0,
-        "address": 0,
-        "dob": 0,
-    }
+    replaced = stage.summary["replacements"]
+    assert replaced["name"] == 4 and replaced["id"] == 2
+    assert sum(replaced.values()) == 6
 
 
 async def test_clean_record_is_returned_unchanged() -> None:
@@ -232,21 +229,33 @@ def _benchmark():
     return module
 
 
-@pytest.mark.parametrize("name", ["phi_labelled.jsonl", "phi_heldout.jsonl"])
-def test_accuracy_stays_above_floors(name: str) -> None:
+@pytest.mark.parametrize("name", ["phi_labelled.jsonl", "phi_gen_dev.jsonl"])
+def test_rules_accuracy_stays_above_floors(name: str) -> None:
+    """The rules engine (fast) over whole development sets; the model engines are sampled below."""
     bench = _benchmark()
     rows, _ = bench.load(ROOT / "benchmarks" / "data" / name)
-    result = bench.measure(rows)
-    # measured: 100% precision and recall on both sets (see docs/benchmarks.md); a little room, no more
-    assert result["overall"]["precision"] >= 0.97, result["errors"]
-    assert result["overall"]["recall"] >= 0.95, result["errors"]
-    assert result["leak_rate"] <= 0.03, result["errors"]
-    assert result["negatives_clean"] >= 0.97, result["errors"]
-    for kind, r in result["per_kind"].items():
-        assert r["recall"] >= 0.85 and r["precision"] >= 0.9, (kind, r)
+    result = bench.measure(rows, "rules")
+    # measured on the dev sets: recall 100%, precision >= 99.3% (docs/benchmarks.md); a little room, no more
+    assert result["overall_recall"] >= 0.97, result["errors"][:20]
+    assert result["precision"] >= 0.97, result["errors"][:20]
+    assert result["leak_rate"] <= 0.02, result["errors"][:20]
+    for cls in ("eponym", "drug", "dose", "vitals", "score", "duration", "seed"):
+        assert result["damage"].get(cls, 0.0) <= (0.01 if cls == "seed" else 0.0), (
+            cls,
+            result["errors"][:20],
+        )
+
+
+def test_combined_engine_on_a_sample_of_the_dev_set() -> None:
+    bench = _benchmark()
+    rows, _ = bench.load(ROOT / "benchmarks" / "data" / "phi_gen_dev.jsonl")
+    sample = rows[::12]  # every class of identifier and of clean sentence is in the stride
+    result = bench.measure(sample, "combined")
+    assert result["overall_recall"] >= 0.97, result["errors"][:20]
+    assert result["overall_damage"] <= 0.01, result["errors"][:20]
+    assert result["precision"] >= 0.95, result["errors"][:20]
 
 
 def test_no_false_positives_on_shipped_seeds() -> None:
-    audit = _benchmark().audit_seeds()
-    assert audit["strings"] > 1000
-    assert audit["hits"] == []
+    hits = _benchmark().audit_seeds("rules")
+    assert hits == []

@@ -418,11 +418,18 @@ def map_medqa(rec: dict[str, Any], source_id: str, allow_non_diagnostic: bool) -
 
 
 def map_casecard(rec: dict[str, Any], source_id: str, allow_non_diagnostic: bool) -> CaseCard:
-    """The engine's own cards: `synth cases import` output, or a row of a published `cases` config (whose
-    full card is the JSON in `record`). Validated as they are: unknown fields are errors here, not ignored."""
-    if isinstance(rec.get("record"), str):
+    """The engine's own cards: `synth cases import` output, or a row of a published `cases` config (the card's
+    fields as typed columns, or in older folders the JSON in `record`). Validated as they are: unknown fields
+    are errors here, not ignored."""
+    if isinstance(rec.get("record"), str):  # a published folder of the older JSON-column layout
         return CaseCard.model_validate_json(rec["record"])
-    return CaseCard.model_validate(rec)
+    from schemas.arrow import decode_row
+
+    # A published row's flat convenience columns are not card fields; everything else must be one.
+    flat = ("diagnosis", "source_dataset", "source_licence", "teacher_models")
+    if all(k in rec for k in flat):
+        rec = {k: v for k, v in rec.items() if k not in flat}
+    return decode_row(CaseCard, rec, strict=True)
 
 
 _MAPPERS: dict[str, Callable[[dict[str, Any], str, bool], CaseCard]] = {
@@ -490,7 +497,9 @@ def _to_card(
     problems = gate_card(card)
     if problems:
         raise SkipRecord(format_problems(problems))
-    return card
+    from synth.quality.phi import scrub_record
+
+    return scrub_record(card)[0]  # identifiers never reach a written card (docs/quality.md, PHI)
 
 
 def iter_cases(

@@ -45,7 +45,12 @@ class PhiConfig(_Stage):
     stage: Literal["phi"]
     kinds: list[str] | None = Field(
         default=None,
-        description="identifier kinds to scrub (default: all: name, phone, email, address, id, dob)",
+        description="identifier kinds to scrub (default: all: name, phone, email, address, location, id, dob, "
+        "date, age, url, ip)",
+    )
+    engine: Literal["rules", "presidio", "combined"] = Field(
+        default="combined",
+        description="rules only, the Presidio + spaCy model only, or both (the default; needs the `phi` extra)",
     )
 
 

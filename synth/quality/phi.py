@@ -25,20 +25,34 @@ codes, dates of onset, ages. So every rule asks for a shape that clinical number
   words before "is" ("the hospital number on my wristband is ..."); unlabelled only in shapes that are IDs:
   SSN ddd-dd-dddd, a UK National Insurance number, and a 3-3-4 number that passes the NHS modulus-11 check.
 - dob: "DOB", "date of birth", "born (on)", "birthday" followed closely by a full date (day, month and year).
+
+The rules above came first; synth/quality/phi_rules.py adds the other Safe Harbor classes (date, age over 89,
+url, ip, location, names after a role phrase, licence / vehicle / device ids) and synth/quality/phi_presidio.py
+the model engine (Presidio + spaCy NER, filtered by the clinical allow-list of synth/quality/phi_allow.py).
+`engine="rules"` uses the rules alone, `"presidio"` the model alone, `"combined"` (the default) both: the
+rules win where spans overlap, because they measure better on what they cover (docs/benchmarks.md).
+
+`find_phi_many` scans many strings at once, as the publish gate and the stage do: each distinct string once
+(a bounded cache), the model in spaCy batches and only on strings that `needs_model`.
+
+Replacements are consistent within a document: the first name becomes `[NAME_1]`, the same name (case and
+spacing folded) stays `[NAME_1]` everywhere in that record, the next one is `[NAME_2]`.
 """
 
 from __future__ import annotations
 
 import re
 from collections import Counter
-from dataclasses import dataclass
-from typing import Any, ClassVar
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
 
-from synth.quality.base import Doc, Transform, record_text
+from synth.quality.base import Doc, StageContext, Transform, record_text
 from synth.quality.config import PhiConfig
 
-KINDS = ("name", "phone", "email", "address", "id", "dob")
+KINDS = ("name", "phone", "email", "address", "location", "id", "dob", "date", "age", "url", "ip")
 PLACEHOLDER = {k: f"[{k.upper()}]" for k in KINDS}
+Engine = Literal["rules", "presidio", "combined"]
+ENGINES: tuple[str, ...] = ("rules", "presidio", "combined")
 
 # Keys whose strings are not generated text: ids, hashes, provenance, the source MCQ (the dataset's own
 # text), scores. Enum values (speaker, act, verdict...) are lowercase words no rule can match.
@@ -179,7 +193,9 @@ _POSTCODE = r"[A-Z]{1,2}\d[A-Z\d]?\s*\d[A-Z]{2}"
 _ADDRESS = re.compile(
     rf"(?:{_UNIT},?\s+)?\b\d{{1,5}}[A-Z]?\s+(?:(?:[A-Z][a-z]+(?:['’]s)?\.?|\d+(?:st|nd|rd|th))\s+){{1,4}}{_STREET}"
     rf"(?:,?\s+{_UNIT})?"
-    rf"(?:(?:,?\s+[A-Z][a-z]+(?:\s+[A-Z][a-z]+){{0,2}}){{0,2}},?\s+(?:{_ZIP}|{_POSTCODE})\b)?"
+    rf"(?:(?:,?\s+[A-Z][a-z]+(?:\s+[A-Z][a-z]+){{0,2}}){{0,2}},?\s+(?:{_ZIP}|{_POSTCODE})\b"
+    # or a town after the street ("12 Mill Close, Great Ayton"): the town is below state level too
+    rf"|,\s+[A-Z][a-z]+(?:\s+[A-Z][a-z]+)?(?=[.;,)]|\s+(?:and|with|for|on|since|where)\b|$))?"
     r"|\bP\.?\s?O\.?\s+Box\s+\d+"
 )
 _POSTCODE_LABELLED = re.compile(
@@ -233,10 +249,9 @@ def _trim_name(text: str, start: int, end: int, titled: bool) -> tuple[int, int]
     return start, end
 
 
-def find_phi(text: str, kinds: set[str] | frozenset[str] | None = None) -> list[PhiSpan]:
-    """Identifier spans in `text`, sorted and non-overlapping (earlier rules win: emails and labelled
+def _rule_spans(text: str, want: set[str]) -> list[PhiSpan]:
+    """Every kind the rules find, in rule order: earlier rules win where spans overlap (emails and labelled
     values first, because their context is the strongest evidence)."""
-    want = set(KINDS) if kinds is None else set(kinds)
     found: list[PhiSpan] = []
 
     def add(start: int, end: int, kind: str) -> None:
@@ -277,16 +292,151 @@ def find_phi(text: str, kinds: set[str] | frozenset[str] | None = None) -> list[
             span = _trim_name(text, m.start(g), m.end(g), titled=False)
             if span:
                 add(*span, "name")
+    from synth.quality.phi_rules import extra_spans
+
+    for start, end, kind in extra_spans(text):
+        add(start, end, kind)
+    return found
+
+
+# What can hold an identifier the rules miss, so that the model is worth running on a string: a capitalised
+# word that does not open a sentence (or opens it followed by another capitalised word: "Maria Lopez came"),
+# or a digit or "@" (Presidio's phone, date, URL and id recognisers). Single sentence-initial words are
+# never kept from the model anyway (phi_presidio `_sentence_initial_word`), nor are words of the stop list.
+_CAP_WORD = re.compile(r"[A-Z][a-zà-ÿ'’-]+")
+_SENTENCE_START = re.compile(r"(?:^|[.!?:;\n\"'(\[]\s*)$")
+
+
+def needs_model(text: str) -> bool:
+    """Whether the model engine could find something in `text` that the rules cannot see."""
+    if any(c.isdigit() or c == "@" for c in text):
+        return True
+    for m in _CAP_WORD.finditer(text):
+        word = m.group().rstrip("'’-")
+        if word in _NOT_NAMES and not _CAP_WORD.match(text, m.end() + 1):
+            continue
+        if not _SENTENCE_START.search(text, 0, m.start()) or _CAP_WORD.match(text, m.end() + 1):
+            return True
+    return False
+
+
+def _merge(rules: list[PhiSpan], model: list[tuple[int, int, str]], want: set[str]) -> list[PhiSpan]:
+    found = [s for s in rules if s.kind in want]
+    for start, end, kind in model:
+        if kind in want and start < end and not any(s.start < end and start < s.end for s in found):
+            found.append(PhiSpan(start, end, kind))
     return sorted(found, key=lambda s: s.start)
 
 
-def scrub_text(text: str, kinds: set[str] | frozenset[str] | None = None) -> tuple[str, Counter[str]]:
-    """`text` with every identifier replaced by its placeholder, and how many of each kind were replaced."""
-    spans = find_phi(text, kinds)
+# One scan per distinct string: differential entries, option texts and boilerplate repeat on every turn and
+# record. Bounded so that a long filter run does not grow without limit.
+_CACHE: dict[tuple[str, str, frozenset[str]], tuple[list[PhiSpan], list[tuple[int, int, str]]]] = {}
+_CACHE_MAX = 200_000
+
+
+def find_phi_many(
+    texts: list[str], kinds: set[str] | frozenset[str] | None = None, engine: Engine = "combined"
+) -> list[list[PhiSpan]]:
+    """`find_phi` of many strings at once: each distinct string is scanned once, and the model (when the
+    engine uses it) runs in batches and only on strings that `needs_model`."""
+    if engine not in ENGINES:
+        raise ValueError(f"phi: unknown engine {engine!r} (known: {', '.join(ENGINES)})")
+    want = set(KINDS) if kinds is None else set(kinds)
+    key = frozenset(want)
+    todo = [t for t in dict.fromkeys(texts) if (t, engine, key) not in _CACHE]
+    if todo:
+        rules = {t: ([] if engine == "presidio" else _rule_spans(t, want)) for t in todo}
+        model: dict[str, list[tuple[int, int, str]]] = {t: [] for t in todo}
+        ask = [t for t in todo if engine == "presidio" or (engine == "combined" and needs_model(t))]
+        if ask:
+            from synth.quality.phi_presidio import model_spans_many
+
+            model.update(zip(ask, model_spans_many(ask), strict=True))
+        if len(_CACHE) + len(todo) > _CACHE_MAX:
+            _CACHE.clear()
+        for t in todo:
+            _CACHE[(t, engine, key)] = (rules[t], model[t])
+    return [_merge(*_CACHE[(t, engine, key)], want) for t in texts]
+
+
+def find_phi(
+    text: str, kinds: set[str] | frozenset[str] | None = None, engine: Engine = "combined"
+) -> list[PhiSpan]:
+    """Identifier spans in `text`, sorted and non-overlapping (earlier rules win: emails and labelled
+    values first, because their context is the strongest evidence; the model's spans come last)."""
+    return find_phi_many([text], kinds, engine)[0]
+
+
+@dataclass
+class Surrogates:
+    """One document's placeholders: the same identifier always gets the same numbered placeholder."""
+
+    seen: dict[tuple[str, str], str] = field(default_factory=dict)
+    counts: Counter[str] = field(default_factory=Counter)
+
+    def get(self, kind: str, value: str) -> str:
+        key = (kind, re.sub(r"[\W_]+", " ", value).strip().lower())
+        if key not in self.seen:
+            self.counts[kind] += 1
+            self.seen[key] = f"[{kind.upper()}_{self.counts[kind]}]"
+        return self.seen[key]
+
+
+def scrub_text(
+    text: str,
+    kinds: set[str] | frozenset[str] | None = None,
+    engine: Engine = "combined",
+    surrogates: Surrogates | None = None,
+) -> tuple[str, Counter[str]]:
+    """`text` with every identifier replaced by its document-consistent placeholder, and how many of each
+    kind were replaced. Pass one `Surrogates` for all the strings of a record."""
+    spans = find_phi(text, kinds, engine)
+    sur = surrogates if surrogates is not None else Surrogates()
     counts: Counter[str] = Counter(s.kind for s in spans)
-    for s in reversed(spans):
-        text = text[: s.start] + PLACEHOLDER[s.kind] + text[s.end :]
+    names = [sur.get(s.kind, text[s.start : s.end]) for s in spans]  # numbered in reading order
+    for s, placeholder in zip(reversed(spans), reversed(names), strict=True):
+        text = text[: s.start] + placeholder + text[s.end :]
     return text, counts
+
+
+def record_strings(value: Any, key: str = "") -> list[tuple[str, str]]:
+    """(field path, text) for every generated string of a dumped record (ids, hashes, provenance skipped)."""
+    if key.rsplit(".", 1)[-1].split("[")[0] in _SKIP_KEYS or key.endswith(_SKIP_SUFFIXES):
+        return []
+    if isinstance(value, str):
+        return [(key, value)]
+    if isinstance(value, dict):
+        return [p for k, v in value.items() for p in record_strings(v, f"{key}.{k}" if key else str(k))]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in record_strings(v, f"{key}[{i}]")]
+    return []
+
+
+def scrub_record(
+    record: Any, kinds: set[str] | frozenset[str] | None = None, engine: Engine = "combined"
+) -> tuple[Any, Counter[str]]:
+    """A pydantic record with every generated string scrubbed (one `Surrogates` for the whole record), and the
+    counts; the same object when nothing was found. The record keeps its id (ids are fixed at creation)."""
+    counts: Counter[str] = Counter()
+    sur = Surrogates()
+
+    def walk(value: Any, key: str = "") -> Any:
+        if key in _SKIP_KEYS or key.endswith(_SKIP_SUFFIXES):
+            return value
+        if isinstance(value, str):
+            text, c = scrub_text(value, kinds, engine, sur)
+            counts.update(c)
+            return text
+        if isinstance(value, dict):
+            return {k: walk(v, str(k)) for k, v in value.items()}
+        if isinstance(value, list):
+            return [walk(v, key) for v in value]
+        return value
+
+    scrubbed = walk(record.model_dump())
+    if not counts:
+        return record, counts
+    return type(record).model_validate(scrubbed), counts
 
 
 # ----------------------------------------------------------------------------------------------- the stage
@@ -302,6 +452,7 @@ class PhiScrubber(Transform):
         if unknown:
             raise ValueError(f"phi: unknown identifier kinds {sorted(unknown)} (known: {', '.join(KINDS)})")
         self.cfg = cfg
+        self.engine: Engine = cfg.engine
         self.kinds = frozenset(cfg.kinds) if cfg.kinds is not None else frozenset(KINDS)
         self.last_counts: Counter[str] = Counter()
         self.summary: dict[str, Any] = {
@@ -310,10 +461,15 @@ class PhiScrubber(Transform):
             "replacements": {k: 0 for k in self.kinds},
         }
 
+    async def run(self, docs: list[Doc], ctx: StageContext) -> list[Doc]:
+        # scan the whole batch's strings first (distinct strings once, the model in batches); `apply` then
+        # reads every string's spans from the cache
+        texts = [t for d in docs for _, t in record_strings(d.record.model_dump())]  # type: ignore[attr-defined]
+        find_phi_many(texts, self.kinds, self.engine)
+        return [self.apply(d) for d in docs]
+
     def apply(self, doc: Doc) -> Doc:
-        counts: Counter[str] = Counter()
-        dump = doc.record.model_dump()
-        scrubbed = self._walk(dump, counts)
+        record, counts = scrub_record(doc.record, self.kinds, self.engine)
         self.last_counts = counts
         self.summary["docs"] += 1
         total = sum(counts.values())
@@ -324,22 +480,7 @@ class PhiScrubber(Transform):
         for kind, n in counts.items():
             self.summary["replacements"][kind] += n
             doc.scores[f"phi_{kind}"] = float(n)
-        # ids are content ids fixed at creation: validating the dump with its id set keeps the id
-        record = type(doc.record).model_validate(scrubbed)
         assert record.id == doc.record.id, "phi: scrubbing must not change the record id"  # type: ignore[attr-defined]
         doc.record = record
         doc.text = record_text(record)
         return doc
-
-    def _walk(self, value: Any, counts: Counter[str], key: str = "") -> Any:
-        if key in _SKIP_KEYS or key.endswith(_SKIP_SUFFIXES):
-            return value
-        if isinstance(value, str):
-            text, c = scrub_text(value, self.kinds)
-            counts.update(c)
-            return text
-        if isinstance(value, dict):
-            return {k: self._walk(v, counts, str(k)) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self._walk(v, counts, key) for v in value]
-        return value
