@@ -12,8 +12,9 @@ from schemas.consultation import (
     TurnScore,
 )
 from schemas.failure import LedgerEntry, QuarantineRecord
+from schemas.preference import JudgeVerdict, PreferencePair, RubricScores
 from schemas.problem import ReasoningTrace, ScreenVerdict, SearchStep, SourceMCQ, VerifiableProblem
-from schemas.views import DPOExample, Message, RLExample, SFTExample
+from schemas.views import DPOExample, Message, RLExample, RMExample, SFTExample
 
 #: every record type, by the name its JSON Schema is exported under
 RECORD_TYPES: dict[str, type[Record]] = {
@@ -26,6 +27,8 @@ RECORD_TYPES: dict[str, type[Record]] = {
     "rl": RLExample,
     "quarantine": QuarantineRecord,
     "ledger_entry": LedgerEntry,
+    "preference_pair": PreferencePair,
+    "rm": RMExample,
 }
 
 __all__ = [
@@ -43,13 +46,17 @@ __all__ = [
     "Fact",
     "FinalDiagnosis",
     "Finding",
+    "JudgeVerdict",
     "LedgerEntry",
     "Message",
+    "PreferencePair",
     "Provenance",
     "QuarantineRecord",
     "RLExample",
+    "RMExample",
     "ReasoningTrace",
     "Record",
+    "RubricScores",
     "SFTExample",
     "ScreenVerdict",
     "SearchStep",

@@ -43,3 +43,16 @@ class RLExample(Record):
     prompt: list[Message]
     answer: str
     aliases: list[str] = Field(default_factory=list)
+
+
+class RMExample(Record):
+    """Reward-model training (TRL's implicit-prompt preference format) with the judge's rubric scores."""
+
+    id: str
+    group: str
+    prompt: list[Message]
+    chosen: list[Message]
+    rejected: list[Message]
+    chosen_score: float
+    rejected_score: float
+    margin: float = Field(description="chosen_score - rejected_score, on the rubric's 1-10 scale")

@@ -1,7 +1,7 @@
 """`train`: SFT, DPO, GRPO, test-time training and evaluation over published datasets, one recipe each.
 
     train sft RECIPE.yaml [--set key.path=value] [--check] [--json]
-    train dpo | grpo | ttt | eval RECIPE.yaml ...
+    train dpo | grpo | reward | ttt | eval RECIPE.yaml ...
 
 Paths in a recipe are relative to the recipe; paths given with --set are relative to the current directory.
 
@@ -21,7 +21,7 @@ import typer
 
 app = typer.Typer(
     name="train",
-    help="Train and evaluate models on published medsynth datasets (SFT, DPO, GRPO, TTT, eval). "
+    help="Train and evaluate models on published medsynth datasets (SFT, DPO, GRPO, reward, TTT, eval). "
     "The data is synthetic and not for clinical use.",
     no_args_is_help=True,
     add_completion=False,
@@ -86,7 +86,7 @@ def _check(method: str, recipe: Any) -> None:
     from train.recipe import TrainRecipe, data_specs
 
     for spec, _ in data_specs(recipe, method):
-        needs = {"grpo": "rl", "sft": "sft", "dpo": "dpo"}.get(method, spec.config or "sft")
+        needs = {"grpo": "rl", "sft": "sft", "dpo": "dpo", "reward": "rm"}.get(method, spec.config or "sft")
         if Path(spec.dataset).is_file():
             needs = "mcq"
         ds = load_split(spec, needs)
@@ -108,7 +108,7 @@ def _report(method: str, result: dict[str, Any]) -> None:
     from rich.table import Table
 
     console = Console()
-    if method in ("sft", "dpo", "grpo"):
+    if method in ("sft", "dpo", "grpo", "reward"):
         loss = result["loss"]
         table = Table(title=f"{method}: {result['rows_used']} rows, {result['global_step']} steps")
         table.add_column("")
@@ -123,6 +123,9 @@ def _report(method: str, result: dict[str, Any]) -> None:
                 "reward, first / last quarter",
                 f"{r['first_quarter_mean']:.3f} / {r['last_quarter_mean']:.3f}",
             )
+        if "reward_accuracy" in result:
+            acc = result["reward_accuracy"]
+            table.add_row(f"reward accuracy, held out (n={acc['n']})", f"{acc['accuracy']:.3f}")
         console.print(table)
         if result["rows_used"] < result["rows"]:
             console.print(f"[yellow]{result['rows'] - result['rows_used']} of {result['rows']} rows were not "
@@ -169,14 +172,16 @@ def _command(method: str, fn_path: str) -> Any:
     command.__doc__ = {
         "sft": "Supervised fine-tuning (TRL SFTTrainer) on the sft view; loss on assistant turns only.",
         "dpo": "Preference optimisation (TRL DPOTrainer) on the dpo view.",
-        "grpo": "GRPO (TRL GRPOTrainer) on the rl view, rewarded by the verifier.",
+        "grpo": "GRPO (TRL GRPOTrainer) on the rl view, rewarded by the verifier (and a reward model).",
+        "reward": "A reward model (TRL RewardTrainer) on the rm view: judge-labelled preference pairs.",
         "ttt": "Test-time training on nearest neighbours: held-out perplexity with and without, per query.",
-        "eval": "MCQ and open-ended accuracy, perplexity, consultation replay; with TTT side by side.",
+        "eval": "MCQ and open-ended accuracy, perplexity, replay, reward accuracy; with TTT side by side.",
     }[method]
     return command
 
 
 for _method, _fn in {"sft": "train.sft.train_sft", "dpo": "train.dpo.train_dpo", "grpo": "train.grpo.train_grpo",
+                     "reward": "train.reward_model.train_reward",
                      "ttt": "train.ttt.train_ttt", "eval": "train.evaluate.run_eval"}.items():  # fmt: skip
     app.command(_method)(_command(_method, _fn))
 

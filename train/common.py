@@ -16,9 +16,12 @@ def seed_everything(seed: int) -> None:
     set_seed(seed)
 
 
-def trl_args(recipe: TrainRecipe, method: str, defaults: dict[str, Any]) -> Any:
-    """The TRL config: the engine's defaults, then the recipe's `trainer:` options over them."""
-    options = {"report_to": [], "save_strategy": "no", "logging_steps": 1, **defaults, **recipe.trainer}
+def trl_args(
+    recipe: TrainRecipe, method: str, defaults: dict[str, Any], overrides: dict[str, Any] | None = None
+) -> Any:
+    """The TRL config: the engine's defaults, the recipe's `trainer:` options, then a stage's own overrides."""
+    options = {"report_to": [], "save_strategy": "no", "logging_steps": 1, **defaults, **recipe.trainer,
+               **(overrides or {})}  # fmt: skip
     return trl_config_class(method)(output_dir=str(recipe.output_dir), seed=recipe.seed, **options)
 
 

@@ -19,7 +19,9 @@ import re
 from pathlib import Path
 from typing import Any
 
+from schemas.arrow import decode_row
 from schemas.matching import verify_answer_lexical
+from schemas.problem import VerifiableProblem
 from train.common import seed_everything
 from train.data import load_split
 from train.lm import ConversationEncoder, Messages, generate, nll, perplexity, with_system
@@ -74,9 +76,11 @@ def mcq_items(task: MCQTask) -> tuple[list[dict[str, Any]], list[str]]:
     items, skipped = [], []
     for n, row in enumerate(ds, start=1):
         group = None  # a published problem's id: TTT never trains on the problem's own conversations
+        specialty = row.get("specialty") or row.get("subject_name")  # a labelled file, or MedMCQA's subject
         if not is_file:  # a published problems config: the source MCQ is inside the record
             group = row["id"]
-            source = json.loads(row["record"]).get("source")
+            problem = decode_row(VerifiableProblem, row)
+            source = problem.source.model_dump() if problem.source else None
             if not source:
                 skipped.append(f"row {n}: problem {row['id']} has no source MCQ")
                 continue
@@ -92,7 +96,7 @@ def mcq_items(task: MCQTask) -> tuple[list[dict[str, Any]], list[str]]:
             )
             continue
         items.append({"id": row.get("id", str(n)), "question": row[task.field_question], "options": opts,
-                      "answer": letter, "group": group})  # fmt: skip
+                      "answer": letter, "group": group, "specialty": specialty})  # fmt: skip
     return items, skipped
 
 
@@ -105,10 +109,20 @@ def mcq_prompt(item: dict[str, Any]) -> Messages:
 # ------------------------------------------------------------------------------------------ scoring
 
 
+def by_specialty(labels: list[Any], right: list[bool]) -> dict[str, dict[str, Any]]:
+    """Accuracy per specialty label (rows without one under 'unlabelled'), for a curriculum's report."""
+    groups: dict[str, list[bool]] = {}
+    for label, ok in zip(labels, right, strict=True):
+        groups.setdefault(str(label) if label else "unlabelled", []).append(ok)
+    return {k: {"n": len(v), "accuracy": sum(v) / len(v)} for k, v in sorted(groups.items())}
+
+
 def score_mcq(items: list[dict[str, Any]], replies: list[str]) -> dict[str, Any]:
     got = [extract_letter(r, it["options"]) for it, r in zip(items, replies, strict=True)]
-    right = sum(g == it["answer"] for g, it in zip(got, items, strict=True))
+    oks = [g == it["answer"] for g, it in zip(got, items, strict=True)]
+    right = sum(oks)
     return {"n": len(items), "accuracy": right / len(items), "no_letter": sum(g is None for g in got),
+            "by_specialty": by_specialty([it.get("specialty") for it in items], oks),
             "items": [{"id": it["id"], "answer": it["answer"], "extracted": g, "reply": r}
                       for it, g, r in zip(items, got, replies, strict=True)]}  # fmt: skip
 
@@ -122,7 +136,8 @@ def score_open(rows: list[dict[str, Any]], replies: list[str]) -> dict[str, Any]
         items.append({"id": row.get("id"), "answer": row["answer"], "verdict": v.verdict, "reason": v.reason,
                       "formatted": parsed.formatted, "reply": reply})  # fmt: skip
     n = len(rows)
-    return {"n": n, "accuracy": sum(v == "true" for v, _ in verdicts) / n,
+    oks = [v == "true" for v, _ in verdicts]
+    return {"n": n, "accuracy": sum(oks) / n, "by_specialty": by_specialty([r.get("specialty") for r in rows], oks),
             "unsure": sum(v == "unsure" for v, _ in verdicts) / n,
             "formatted": sum(f for _, f in verdicts) / n, "items": items}  # fmt: skip
 
@@ -168,10 +183,19 @@ def run_eval(recipe: EvalRecipe) -> dict[str, Any]:
     mcq, mcq_skipped = mcq_items(tasks.mcq) if tasks.mcq else ([], [])
     open_rows = list(load_split(tasks.open_ended.data, "rl")) if tasks.open_ended else []
     bank_ds = load_split(recipe.ttt.index, "sft") if recipe.ttt else None
+    results: dict[str, Any] = {"model": recipe.model.name, "base": {}, "ttt": {}}
+    if tasks.reward is not None:
+        from train.reward_model import evaluate_reward_task
+
+        t = tasks.reward
+        results["base"]["reward"] = evaluate_reward_task(t.model or recipe.model, t.data, t.max_length)
+        if not (
+            ppl_ds is not None or mcq or open_rows or tasks.replay
+        ):  # a reward model alone: no LM to load
+            return _write(recipe, results, None)
     tok = load_tokenizer(recipe.model)
     encoder = ConversationEncoder(tok, recipe.model.name)
     model = load_model(recipe.model)
-    results: dict[str, Any] = {"model": recipe.model.name, "base": {}, "ttt": {}}
     if mcq_skipped:
         results["mcq_skipped"] = mcq_skipped
 
@@ -213,6 +237,10 @@ def run_eval(recipe: EvalRecipe) -> dict[str, Any]:
         from train.replay import replay
 
         results["base"]["replay"] = replay(recipe, tasks.replay, model, tok)
+    return _write(recipe, results, ttt)
+
+
+def _write(recipe: EvalRecipe, results: dict[str, Any], ttt: Any) -> dict[str, Any]:
     if not ttt:
         del results["ttt"]
     out = Path(recipe.output_dir)
@@ -226,7 +254,8 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
     rows = []
     keys = {"perplexity": ["perplexity"], "mcq": ["accuracy", "no_letter"],
             "open_ended": ["accuracy", "unsure", "formatted"],
-            "replay": ["accuracy", "top3_hit", "mean_questions", "mean_tests", "mean_doctor_turns"]}  # fmt: skip
+            "replay": ["accuracy", "top3_hit", "mean_questions", "mean_tests", "mean_doctor_turns"],
+            "reward": ["accuracy", "mean_margin"]}  # fmt: skip
     for task, metrics in keys.items():
         base = results["base"].get(task)
         if base is None:
@@ -235,6 +264,15 @@ def summary_rows(results: dict[str, Any]) -> list[tuple[str, str, str]]:
         for m in metrics:
             if m in base:
                 rows.append((f"{task} {m} (n={base['n']})", _fmt(base[m]), _fmt(ttt[m]) if ttt else "-"))
+        for spec, v in base.get("by_specialty", {}).items():
+            t = (ttt or {}).get("by_specialty", {}).get(spec)
+            rows.append(
+                (
+                    f"  {task} accuracy, {spec} (n={v['n']})",
+                    _fmt(v["accuracy"]),
+                    _fmt(t["accuracy"]) if t else "-",
+                )
+            )
     return rows
 
 

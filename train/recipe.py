@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from schemas.yamlfile import ConfigError, did_you_mean, line_of, load_yaml_model, read_yaml, shown_key
 
-Method = Literal["sft", "dpo", "grpo", "ttt", "eval"]
+Method = Literal["sft", "dpo", "grpo", "reward", "ttt", "eval"]
 
 
 class _Strict(BaseModel):
@@ -66,12 +66,62 @@ class TrainRecipe(RecipeBase):
     trainer: dict[str, Any] = Field(default_factory=dict, description="TRL config fields, passed through")
 
 
+class StageFilter(_Strict):
+    """Which rows of the view a curriculum stage trains on; every key given must match (case-insensitive)."""
+
+    specialty: list[str] | None = Field(default=None, description="the rows' `specialty` column, any of")
+    subspecialty: list[str] | None = Field(
+        default=None, description="the rows' `subspecialty` column, any of"
+    )
+    source: list[Literal["consultation", "problem", "external"]] | None = None
+
+    def keys(self) -> dict[str, list[str]]:
+        return {k: [x.lower() for x in v] for k, v in self.model_dump().items() if v is not None}
+
+
+class CurriculumStage(_Strict):
+    """One stage of `train sft`'s curriculum (FineMedLM-o1: general, then specialty, then sub-specialty)."""
+
+    name: str = Field(min_length=1)
+    where: StageFilter = Field(default_factory=StageFilter, description="default: every row (general)")
+    max_steps: int | None = Field(default=None, ge=1)
+    num_train_epochs: float | None = Field(default=None, gt=0)
+    learning_rate: float | None = Field(default=None, gt=0)
+
+    @model_validator(mode="after")
+    def _length(self) -> CurriculumStage:
+        if (self.max_steps is None) == (self.num_train_epochs is None):
+            raise ValueError(f"stage {self.name!r}: give exactly one of max_steps and num_train_epochs")
+        return self
+
+
 class SFTRecipe(TrainRecipe):
-    pass
+    stages: list[CurriculumStage] | None = Field(
+        default=None, description="curriculum: stages run in order on the same model, each on its filter"
+    )
+
+    @model_validator(mode="after")
+    def _stages(self) -> SFTRecipe:
+        names = [st.name for st in self.stages or []]
+        if len(names) != len(set(names)):
+            raise ValueError(f"stage names must be unique, got {names}")
+        if self.stages is not None and not self.stages:
+            raise ValueError("stages: give at least one stage, or leave it out")
+        return self
 
 
 class DPORecipe(TrainRecipe):
     pass
+
+
+class RewardModelRecipe(TrainRecipe):
+    """`train reward`: a reward model on the `rm` view (TRL's RewardTrainer); `trainer:` is its RewardConfig."""
+
+    margin_scale: float | None = Field(
+        default=None,
+        ge=0,
+        description="use the view's judge margin (1-10 rubric scale) in the loss, times this; default: unused",
+    )
 
 
 class RewardSpec(_Strict):
@@ -81,6 +131,7 @@ class RewardSpec(_Strict):
     wrong: float = 0.1
     unformatted: float = Field(default=0.0, description="no '## Thinking' and '## Final Response' sections")
     unsure: float | None = Field(default=None, description="verifier unsure; default: the same as wrong")
+    weight: float = Field(default=1.0, ge=0, description="the verifier's weight beside a reward_model")
 
     @model_validator(mode="after")
     def _ordered(self) -> RewardSpec:
@@ -89,8 +140,24 @@ class RewardSpec(_Strict):
         return self
 
 
+class RewardModelTerm(_Strict):
+    """A trained reward model (`train reward`'s output folder) scoring GRPO completions beside the verifier."""
+
+    name: str = Field(description="the reward model: a folder (relative to the recipe) or a Hub id")
+    weight: float = Field(default=0.5, gt=0, description="its weight; the verifier's is reward.weight")
+
+
 class GRPORecipe(TrainRecipe):
     reward: RewardSpec = Field(default_factory=RewardSpec)
+    reward_model: RewardModelTerm | None = None
+
+    @model_validator(mode="after")
+    def _weights(self) -> GRPORecipe:
+        if "reward_weights" in self.trainer:
+            raise ValueError("set reward.weight and reward_model.weight, not trainer.reward_weights")
+        if self.reward_model is None and self.reward.weight == 0:
+            raise ValueError("reward.weight is 0 and there is no reward_model: nothing rewards the policy")
+        return self
 
 
 class GenerationSpec(_Strict):
@@ -154,11 +221,20 @@ class ReplayTask(_Strict):
     patient_max_tokens: int = Field(default=120, ge=8)
 
 
+class RewardTask(_Strict):
+    """Reward accuracy of a reward model on held-out pairs of the `rm` view: r(chosen) > r(rejected)."""
+
+    data: DataSpec = Field(description="the rm config (held-out split)")
+    model: ModelSpec | None = Field(default=None, description="the reward model; default: the recipe's model")
+    max_length: int = Field(default=1024, ge=16, description="tokens kept of each prompt + response")
+
+
 class EvalTasks(_Strict):
     perplexity: PerplexityTask | None = None
     mcq: MCQTask | None = None
     open_ended: OpenEndedTask | None = None
     replay: ReplayTask | None = None
+    reward: RewardTask | None = None
 
 
 class EvalRecipe(RecipeBase):
@@ -182,11 +258,12 @@ RECIPES: dict[str, type[RecipeBase]] = {
     "sft": SFTRecipe,
     "dpo": DPORecipe,
     "grpo": GRPORecipe,
+    "reward": RewardModelRecipe,
     "ttt": TTTRecipe,
     "eval": EvalRecipe,
 }
 #: the published config each training method reads unless the recipe names another
-DEFAULT_CONFIG = {"sft": "sft", "dpo": "dpo", "grpo": "rl"}
+DEFAULT_CONFIG = {"sft": "sft", "dpo": "dpo", "grpo": "rl", "reward": "rm"}
 
 
 def trl_config_class(method: str) -> Any:
@@ -202,6 +279,10 @@ def trl_config_class(method: str) -> Any:
         from trl import GRPOConfig
 
         return GRPOConfig
+    if method == "reward":
+        from trl import RewardConfig
+
+        return RewardConfig
     raise KeyError(method)
 
 
@@ -245,6 +326,7 @@ def data_specs(recipe: RecipeBase, method: str) -> list[tuple[DataSpec, str]]:
             (t.mcq, "problems"),
             (t.open_ended, "rl"),
             (t.replay, "cases"),
+            (t.reward, "rm"),
         ):
             if task is not None:
                 specs.append((task.data, config))
@@ -254,6 +336,16 @@ def data_specs(recipe: RecipeBase, method: str) -> list[tuple[DataSpec, str]]:
     if ttt is not None:
         specs.append((ttt.index, "sft"))
     return specs
+
+
+def _model_specs(recipe: RecipeBase) -> list[Any]:
+    """Every model a recipe names (a GRPO reward model, an eval's reward model), paths relative to it."""
+    out: list[Any] = [recipe.model]
+    if isinstance(recipe, GRPORecipe) and recipe.reward_model is not None:
+        out.append(recipe.reward_model)
+    if isinstance(recipe, EvalRecipe) and recipe.tasks.reward and recipe.tasks.reward.model:
+        out.append(recipe.tasks.reward.model)
+    return out
 
 
 def load_recipe(path: str | Path, method: str, overrides: dict[str, Any] | None = None) -> RecipeBase:
@@ -266,9 +358,10 @@ def load_recipe(path: str | Path, method: str, overrides: dict[str, Any] | None 
     base = path.parent
     if not recipe.output_dir.is_absolute():
         recipe.output_dir = (base / recipe.output_dir).resolve()
-    m = Path(recipe.model.name).expanduser()
-    if recipe.model.name != "embedded" and not m.is_absolute() and (base / m).exists():
-        recipe.model.name = str((base / m).resolve())
+    for spec_model in _model_specs(recipe):
+        m = Path(spec_model.name).expanduser()
+        if spec_model.name != "embedded" and not m.is_absolute() and (base / m).exists():
+            spec_model.name = str((base / m).resolve())
     for spec, config in data_specs(recipe, method):
         _resolve(spec, base)
         if spec.config is None:

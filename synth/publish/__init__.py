@@ -6,6 +6,8 @@
     layout.py    data/<config>/<split>-NNNNN-of-MMMMM.parquet with one fixed Arrow schema per config
     card.py      README.md (YAML header + body), plots, the secret guard
     builder.py   publish_folder: read inputs, merge into an existing folder, write it all, swap it in
+    mix.py       the `mix:` option: external corpora into sft / dpo, scrubbed, decontaminated, deduplicated
+    mix_formats.py  ShareGPT, TRL messages, prompt/completion, Q/A, MedQA, MedMCQA, preference rows
     push.py      push_folder: create the dataset repo and upload, with bounded retries; upload_plan
 
 Heavy libraries (pyarrow, datasets, huggingface_hub, matplotlib) are imported inside the functions.

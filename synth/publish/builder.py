@@ -30,18 +30,20 @@ from typing import Any
 from schemas.case import CaseCard
 from schemas.common import Record
 from schemas.consultation import Consultation
+from schemas.preference import PreferencePair
 from schemas.problem import ReasoningTrace, VerifiableProblem
 from synth.publish.layout import CONFIGS, RECORD_CONFIGS, read_published_records, write_split
 from synth.publish.options import PublishError, PublishOptions
 
 STATE_FILE = "publish.json"
-MANAGED_DIRS = ("data", "plots")
+MANAGED_DIRS = ("data", "plots", "mix")
 MANAGED_FILES = ("README.md", STATE_FILE)
 TABLE_TYPES: dict[str, type[Record]] = {
     "consultations": Consultation,
     "problems": VerifiableProblem,
     "reasoning": ReasoningTrace,
     "cases": CaseCard,
+    "preferences": PreferencePair,
 }
 
 
@@ -53,6 +55,7 @@ class PublishResult:
     duplicates: dict[str, int] = field(default_factory=dict)
     files: list[tuple[str, int]] = field(default_factory=list)
     gated: dict[str, dict[str, str]] = field(default_factory=dict)  # table -> record id -> gate reason
+    mix: list[dict[str, Any]] = field(default_factory=list)  # per mixed source: counts (mix.py)
 
 
 def _scrub_paths(obj: Any) -> Any:
@@ -227,8 +230,17 @@ def build(inputs: list[Path], dest: Path, stage: Path, overrides: dict[str, Any]
         sources = _merge_sources(sources, info)
     _add_referenced_cases(merged, extra)
     gated = _gate_cases(merged)
+    from synth.quality.phi_publish import check_publishable
+
+    check_publishable(merged, allow=opts.allow_phi)  # refuses a record in which PHI is still found
 
     rows = build_rows(merged, opts)
+    mix: list[dict[str, Any]] = []
+    if opts.mix is not None:  # external corpora into sft / dpo, cleaned; mix/ holds the ledger (mix.py)
+        from synth.publish.mix import apply_mix, write_ledger
+
+        mix, mix_ledger = apply_mix(rows, opts.mix, opts.seed, guard.check)
+        write_ledger(stage, mix, mix_ledger)
     counts: dict[str, dict[str, int]] = {}
     sizes: dict[str, dict[str, int]] = {}
     for config in CONFIGS:
@@ -250,9 +262,9 @@ def build(inputs: list[Path], dest: Path, stage: Path, overrides: dict[str, Any]
     state_text = json.dumps(new_state, indent=2, default=str) + "\n"
     guard.check(state_text, STATE_FILE)
     (stage / STATE_FILE).write_text(state_text, encoding="utf-8")
-    write_card(stage, opts, merged, rows, counts, sizes, sources, plots, guard)
+    write_card(stage, opts, merged, rows, counts, sizes, sources, plots, guard, mix=mix)
     files = sorted((str(p.relative_to(stage)), p.stat().st_size) for p in stage.rglob("*") if p.is_file())
-    return PublishResult(dest, counts, added, dups, files, gated)
+    return PublishResult(dest, counts, added, dups, files, gated, mix)
 
 
 def install(stage: Path, dest: Path) -> None:

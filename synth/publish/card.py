@@ -26,6 +26,7 @@ from typing import Any
 
 from synth.publish.layout import CONFIGS, RECORD_CONFIGS, arrow_schema
 from synth.publish.options import SPLITS, PublishError, PublishOptions
+from synth.publish.rm import RM_TEXT
 
 _SECRET_ENV = re.compile(r"(API_?KEY|TOKEN|SECRET|PASSWORD|CREDENTIAL)", re.IGNORECASE)
 _SECRET_KEY = re.compile(r"(api[_-]?key|token|secret|password|authorization)$", re.IGNORECASE)
@@ -39,10 +40,15 @@ CONFIG_TEXT = {
     "dpo": "TRL preference format `prompt` / `chosen` / `rejected` (DPOTrainer): correct vs incorrect final "
     "diagnoses of one case; verified vs failed reasoning chains of one problem",
     "rl": "`prompt` and ground-truth `answer` (+ `aliases`) for verifier-reward RL (GRPO)",
-    "consultations": "every consultation: key columns + the full `Consultation` record as JSON (`record`)",
-    "problems": "every verifiable problem: key columns + the full `VerifiableProblem` record (`record`)",
-    "reasoning": "every searched reasoning trace, verified or not: key columns + the full `ReasoningTrace`",
-    "cases": "the hidden case cards the consultations are about: key columns + the full `CaseCard`",
+    "consultations": "every consultation as nested typed columns (`turns`: speaker, act, text, reasoning, `ddx` "
+    "snapshot; `evaluation`, `final`, ...) + flat key columns (`correct`, `final_diagnosis`, ...)",
+    "problems": "every verifiable problem as typed columns (`question`, `ground_truth`, `source`, `screens`) + "
+    "flat key columns",
+    "reasoning": "every searched reasoning trace, verified or not: the full `ReasoningTrace` as typed columns "
+    "(`steps`: strategy, thinking, conclusion, verdict) + flat key columns",
+    "cases": "the hidden case cards the consultations are about: the full `CaseCard` as typed columns (`facts`, "
+    "`answer`, ...) + flat key columns",
+    **RM_TEXT,
 }
 
 
@@ -218,13 +224,16 @@ def _table(header: list[str], rows: list[list[Any]]) -> str:
 
 
 def _body(opts: PublishOptions, merged: dict[str, dict[str, Any]], rows: dict[str, list[dict[str, Any]]],
-          counts: dict[str, dict[str, int]], sources: list[dict[str, Any]], plots: list[str]) -> str:  # fmt: skip
+          counts: dict[str, dict[str, int]], sources: list[dict[str, Any]], plots: list[str],
+          mix: list[dict[str, Any]] | None = None) -> str:  # fmt: skip
     st = _stats(merged)
     out: list[str] = [f"# {opts.pretty_name}", ""]
     out += [
         "> **Synthetic data, not for clinical use.** Every consultation, question and reasoning chain here was "
         "written by language models and may be medically wrong. Do not use it to diagnose, treat or advise "
-        "anyone. No real patient data was used.", "",
+        "anyone. " + ("No real patient data was used." if not mix else "Besides the generated data, the "
+                      "`sft`/`dpo` configs hold rows of the external corpora listed under *Mixed external "
+                      "corpora* (their `source` column starts with `external:`)."), "",
         "Synthetic medical reasoning data made with medsynth: multi-turn differential-diagnosis consultations "
         "between a simulated doctor and patient over hidden case cards, and open-ended verifiable problems "
         "(rewritten from multiple-choice questions) with searched, verified reasoning chains.", "",
@@ -245,9 +254,13 @@ def _body(opts: PublishOptions, merged: dict[str, dict[str, Any]], rows: dict[st
            else "."),
         f"Consultations in `sft`: {'all' if opts.all_consultations else 'only those whose final diagnosis was judged correct'}; "
         f"label-hinted traces in `sft`: {'yes' if opts.label_hinted else 'no'}. "
-        "The full-record configs hold each record as JSON in the `record` column (schemas in the medsynth "
-        "package, `synth schema export`).", "",
+        "The full-record configs hold each record's fields as nested typed columns (structs, lists of "
+        "structs; a `dict` field is a list of `key`/`value` structs; schemas in the medsynth package, "
+        "`synth schema export`), listed in this card's `dataset_info`.", "",
     ]  # fmt: skip
+    if opts.allow_phi:  # the publish gate's override: say so where every user of the dataset reads
+        out += ["**PHI override:** published with `--allow-phi`: records the PHI scrubber still flagged were "
+                "written as they are, without the check that refuses them.", ""]  # fmt: skip
     out += ["## How it was made", "", "### Sources", ""]
     out.append(_table(
         ["source", "kind", "runs", "engine", "records", "teachers"],
@@ -256,6 +269,7 @@ def _body(opts: PublishOptions, merged: dict[str, dict[str, Any]], rows: dict[st
           ", ".join(f"{n} ({t['backend']}: {t['model']})" for n, t in s["teachers"].items()) or "-"]
          for s in sources],
     ))  # fmt: skip
+    out += _mixed(mix or [])
     out += [
         "",
         "### Teachers and tokens",
@@ -310,9 +324,28 @@ def _body(opts: PublishOptions, merged: dict[str, dict[str, Any]], rows: dict[st
         "## Licence", "",
         f"`{opts.license}` for the generated text. Case cards and questions derived from source datasets keep "
         "those datasets' terms" + (f" (licences found in the cards: {', '.join(licences)})" if licences else "")
-        + "; check them before redistribution.", "",
+        + "; check them before redistribution."
+        + "".join(f" Mixed rows of `external:{m['name']}` are under `{m['licence']}`." for m in mix or []), "",
     ]  # fmt: skip
     return "\n".join(out)
+
+
+def _mixed(mix: list[dict[str, Any]]) -> list[str]:
+    """What was mixed into sft / dpo, from where, under which licence (synth/publish/mix.py)."""
+    if not mix:
+        return []
+    from synth.publish.mix import summary_line
+
+    out = ["", "### Mixed external corpora", "",
+           "Rows of these corpora were added to the views after identifier scrubbing, decontamination and "
+           "dedup against each other and the synthetic rows (the ledger of left-out rows is `mix/ledger.jsonl` "
+           "in the published folder). Their licences, not this dataset's, apply to those rows.", ""]  # fmt: skip
+    out.append(_table(["source", "from", "licence", "view", "formats", "read", "mixed"],
+                      [[f"`external:{m['name']}`", m["from"], m["licence"], m["view"],
+                        ", ".join(f"{k} {v}" for k, v in sorted(m["formats"].items())) or "-", m["read"], m["mixed"]]
+                       for m in mix]))  # fmt: skip
+    out += ["", *[f"- {summary_line(m)}" for m in mix]]
+    return out
 
 
 def _funnels(sources: list[dict[str, Any]], plots: list[str]) -> list[str]:
@@ -355,7 +388,7 @@ def _per_turn(consultations: dict[str, Any], plots: list[str]) -> list[str]:
     from synth.dialogue.report import per_turn_frame, per_turn_rows, per_turn_stats
 
     ordered = [consultations[k] for k in sorted(consultations)]
-    stats = per_turn_stats(per_turn_frame([c.model_dump_json() for c in ordered]))
+    stats = per_turn_stats(per_turn_frame(ordered))
     out = [
         "## Consultation reasoning, turn by turn", "",
         "Every doctor turn's differential is matched against the case's hidden answer (lexical match; "
@@ -374,10 +407,11 @@ def _per_turn(consultations: dict[str, Any], plots: list[str]) -> list[str]:
 def write_card(stage: Path, opts: PublishOptions, merged: dict[str, dict[str, Any]],
                rows: dict[str, list[dict[str, Any]]], counts: dict[str, dict[str, int]],
                sizes: dict[str, dict[str, int]], sources: list[dict[str, Any]], plots: list[str],
-               guard: SecretGuard) -> Path:  # fmt: skip
+               guard: SecretGuard, mix: list[dict[str, Any]] | None = None) -> Path:  # fmt: skip
     from huggingface_hub import DatasetCard
 
-    text = f"---\n{card_data(opts, counts, sizes).to_yaml()}\n---\n\n{_body(opts, merged, rows, counts, sources, plots)}\n"
+    body = _body(opts, merged, rows, counts, sources, plots, mix or [])
+    text = f"---\n{card_data(opts, counts, sizes).to_yaml()}\n---\n\n{body}\n"
     guard.check(text, "the dataset card")
     DatasetCard(text)  # parses, or raises on a malformed header
     path = stage / "README.md"

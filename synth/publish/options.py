@@ -12,6 +12,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from synth.publish.mix import MixConfig
+
 SPLITS = ("train", "validation", "test")
 
 
@@ -37,6 +39,13 @@ class PublishOptions(BaseModel):
     license: str = "apache-2.0"
     pretty_name: str = "Synthetic medical reasoning (medsynth)"
     max_shard_bytes: int = Field(default=256 * 2**20, ge=1, description="uncompressed row bytes per shard")
+    allow_phi: bool = Field(
+        default=False, description="publish records the PHI scrubber still flags (the override is recorded)"
+    )
+    mix: MixConfig | None = Field(
+        default=None,
+        description="external corpora mixed into sft / dpo (synth/publish/mix.py); kept for later publishes",
+    )
 
     @model_validator(mode="after")
     def _fractions(self) -> PublishOptions:
