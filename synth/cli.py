@@ -71,6 +71,13 @@ def run(
         list[str] | None, typer.Option("--set", help="override a config value: --set cases.synthesize.n=20")
     ] = None,
     plain: Annotated[bool, typer.Option("--plain", help="log lines instead of a live display")] = False,
+    executor: Annotated[
+        str | None, typer.Option("--executor", help="local (default) | ray: partitions as Ray tasks")
+    ] = None,
+    address: Annotated[
+        str | None, typer.Option("--address", help="ray: auto | ray://HOST:PORT (default a local Ray)")
+    ] = None,
+    workers: Annotated[int | None, typer.Option("--workers", help="ray: partitions run at once")] = None,
 ) -> None:
     """Run (or resume) the generation job described by CONFIG."""
     import asyncio
@@ -80,6 +87,9 @@ def run(
     overrides = _parse_sets(set_ or [])
     if output is not None:
         overrides["run.output"] = str(output.resolve())
+    for key, value in (("executor", executor), ("address", address), ("workers", workers)):
+        if value is not None:
+            overrides[f"run.{key}"] = value
     try:
         cfg = load_config(config, overrides)
     except ConfigError as e:
@@ -113,7 +123,18 @@ def run(
             _fail(f"error: {e}")
         return
     try:
-        result = asyncio.run(runner.run(jobs))
+        if cfg.run.executor == "ray":
+            from synth.executors.ray_executor import PartitionsMismatch, RayExecutor
+
+            try:
+                ray_run = RayExecutor(
+                    cfg, use_cache=not no_cache, retry_quarantined=retry_quarantined, display=runner.display
+                )
+                result = ray_run.run(jobs)
+            except PartitionsMismatch as e:
+                _fail(f"error: {e}")
+        else:
+            result = asyncio.run(runner.run(jobs))
     except (RunLocked, SourceError) as e:
         _fail(f"error: {e}" if isinstance(e, SourceError) else str(e))
     except TeacherUnavailable as e:
@@ -221,11 +242,20 @@ def status(
     as_json: Annotated[bool, typer.Option("--json", help="machine-readable")] = False,
 ) -> None:
     """What is done, running and quarantined (with reasons); tokens and requests per teacher."""
-    from synth.status import collect_status, render_status
+    import tempfile
 
-    if not (out / "state.sqlite").exists():
-        _fail(f"{out}: not a run output folder (no state.sqlite)")
-    st = collect_status(out)
+    from synth.status import collect_status, render_status
+    from synth.store.remote import RemoteStore, as_url, is_url
+
+    with tempfile.TemporaryDirectory() as tmp:
+        url = as_url(out) if is_url(out) else None
+        if url:  # shared storage: read a local copy of it
+            out = RemoteStore(url).fetch(Path(tmp))
+        if not (out / "state.sqlite").exists() and not (out / "partitions.json").exists():
+            _fail(f"{url or out}: not a run output folder (no state.sqlite)")
+        st = collect_status(out)
+        if url:
+            st["output"] = url
     if as_json:
         typer.echo(json.dumps(st, indent=2, default=str))
     else:
@@ -261,6 +291,17 @@ def filter_(
         Path | None, typer.Option("--cache", help="request cache for judge calls (default: IN/cache.sqlite)")
     ] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    executor: Annotated[
+        str,
+        typer.Option(
+            "--executor",
+            help="local, or ray: embedding on an actor pool and MinHash in Ray tasks, same result",
+        ),
+    ] = "local",
+    address: Annotated[
+        str | None,
+        typer.Option("--address", help="Ray cluster: auto, ray://HOST:PORT (default: a local one)"),
+    ] = None,
 ) -> None:
     """Pass a run's records through quality stages; write the kept ones, a ledger of the rest, and the funnel."""
     import asyncio
@@ -268,10 +309,19 @@ def filter_(
     from synth.config import ConfigError, load_filter_config
     from synth.quality.pipeline import FilterError, filter_with_teachers
 
+    if executor not in ("local", "ray"):
+        _fail(f"--executor: local or ray, not {executor!r}")
     try:
         cfg = load_filter_config(config)
     except ConfigError as e:
         _fail(str(e))
+    compute = None
+    if executor == "ray":
+        try:
+            from synth.quality.ray_exec import RayCompute
+        except ImportError as e:  # ray is an extra
+            _fail(f"--executor ray needs Ray: pip install -e '.[ray]' ({e})")
+        compute = RayCompute(address)
     try:
         res = asyncio.run(
             filter_with_teachers(
@@ -282,6 +332,7 @@ def filter_(
                 cache_path=cache or in_dir / "cache.sqlite",
                 force=force,
                 seed=seed,
+                compute=compute,
             )
         )
     except FilterError as e:
@@ -303,7 +354,10 @@ def report(
 
     On a run's own folder (no filter funnel), the consultations' per-turn evaluation and its plot."""
     from synth.quality.report import collect_report, render_report, write_plots
+    from synth.store.shards import legacy_layout_message
 
+    if (msg := legacy_layout_message(out)) is not None:
+        _fail(msg)
     if not (out / "funnel.json").exists() and (out / "data" / "consultations").is_dir():
         from synth.dialogue.report import (
             consultation_report,
@@ -331,6 +385,19 @@ def report(
     if not no_plots:
         for p in write_plots(out):
             typer.echo(f"plot: {p}", err=as_json)
+
+
+@app.command()
+def migrate(out: Annotated[Path, typer.Argument(help="run or `synth filter` output folder")]) -> None:
+    """Rewrite a folder's JSON-column shards (older runs) in the typed-column layout, in place."""
+    from synth.store.migrate import MigrateError, migrate_run
+
+    try:
+        res = migrate_run(out)
+    except MigrateError as e:
+        _fail(str(e))
+    done = ", ".join(f"{t}: {n} shard(s), {res.records[t]} records" for t, n in res.converted.items())
+    typer.echo(f"{out}: {done or 'nothing to convert'}; {res.already} shard(s) already typed")
 
 
 @app.command()
@@ -367,17 +434,36 @@ def publish(
     pretty_name: Annotated[str | None, typer.Option("--pretty-name")] = None,
     max_shard_mb: Annotated[float | None, typer.Option("--max-shard-mb", help="shard size bound")] = None,
     endpoint: Annotated[str | None, typer.Option("--endpoint", help="Hub URL (default HF_ENDPOINT)")] = None,
+    options_file: Annotated[
+        Path | None,
+        typer.Option("--options", help="publish options as YAML (e.g. a mix: section); flags override it"),
+    ] = None,
+    allow_phi: Annotated[
+        bool | None,
+        typer.Option("--allow-phi", help="publish records the PHI scrubber still flags (card says so)"),
+    ] = None,
 ) -> None:
     """Write the Hub dataset layout (views, full records, card) into a folder; push it with --repo-id."""
     from synth.publish import PublishError, publish_folder
     from synth.publish.push import push_folder, upload_plan
 
-    overrides: dict[str, Any] = {
+    from_file: dict[str, Any] = {}
+    if options_file is not None:
+        from schemas.yamlfile import ConfigError, load_yaml_model
+        from synth.publish.options import PublishOptions
+
+        try:  # validated strictly (unknown keys refused); only what the file sets overrides the folder's
+            from_file = load_yaml_model(options_file, PublishOptions, what="publish options").model_dump(
+                exclude_unset=True
+            )
+        except (ConfigError, OSError) as e:
+            _fail(f"error: {e}")
+    overrides: dict[str, Any] = from_file | {
         k: v
         for k, v in {
             "seed": seed, "reasoning": reasoning, "all_consultations": all_consultations,
             "label_hinted": label_hinted, "license": license_, "pretty_name": pretty_name,
-            "max_shard_bytes": int(max_shard_mb * 2**20) if max_shard_mb else None,
+            "max_shard_bytes": int(max_shard_mb * 2**20) if max_shard_mb else None, "allow_phi": allow_phi,
         }.items()
         if v is not None
     }  # fmt: skip
@@ -386,16 +472,35 @@ def publish(
             overrides["fractions"] = tuple(float(x) for x in fractions.split(","))
         except ValueError:
             _fail(f"--fractions expects three numbers like 0.9,0.05,0.05, got {fractions!r}")
-    dest = to or inputs[0] / "published"
+    import tempfile
+
+    from synth.publish.push import fetch_published, push_to_url
+    from synth.store.remote import RemoteStore, as_url, is_url
+
+    scratch = tempfile.TemporaryDirectory()
+    # Shared storage (s3://…): inputs are read from local copies; the published folder is staged, then written.
+    inputs = [
+        RemoteStore(as_url(p)).fetch(Path(scratch.name) / f"in{i}") if is_url(p) else p
+        for i, p in enumerate(inputs)
+    ]
+    to_url = as_url(to) if to is not None and is_url(to) else None
+    dest = fetch_published(to_url, Path(scratch.name) / "out") if to_url else (to or inputs[0] / "published")
     try:
         res = publish_folder(inputs, dest, overrides, dry_run=dry_run)
     except PublishError as e:
         _fail(f"error: {e}")
+    if to_url and not dry_run:
+        typer.echo(f"wrote {push_to_url(dest, to_url)} files to {to_url}")
     added = ", ".join(f"{k}: {v}" for k, v in res.added.items() if v) or "nothing new"
     dups = sum(res.duplicates.values())
     typer.echo(
         f"{'would publish' if dry_run else 'published'} {dest} (added {added}; {dups} duplicates skipped)"
     )
+    if res.mix:
+        from synth.publish.mix import summary_line
+
+        for m in res.mix:  # rows left out are listed with file:line in mix/ledger.jsonl
+            typer.echo(f"  mix {summary_line(m)}")
     for config, splits in res.counts.items():
         typer.echo(f"  {config}: " + ", ".join(f"{s} {n}" for s, n in splits.items()))
     if dry_run:
@@ -414,6 +519,28 @@ def publish(
             _fail(f"error: {e}")
         files = upload_plan(dest)
         typer.echo(f"pushed {len(files)} files to {repo_id} ({'public' if public else 'private'}): {url}")
+
+
+@app.command()
+def view(
+    folder: Annotated[
+        Path, typer.Argument(help="a run folder, a `synth filter` output or a published folder")
+    ],
+    html: Annotated[Path, typer.Option("--html", help="folder to write the static site into (replaced)")],
+    force: Annotated[
+        bool, typer.Option("--force", help="replace --html even when it holds something other than a viewer")
+    ] = False,
+) -> None:
+    """A static site to browse FOLDER from file:// (no server): an index with filters, a page per record."""
+    from synth.view import ViewError, build_site
+
+    try:
+        res = build_site(folder, html, force=force)
+    except (ViewError, FileExistsError) as e:
+        _fail(f"error: {e}")
+    kinds = ", ".join(f"{n} {k}" for k, n in sorted(res.by_kind.items())) or "nothing"
+    typer.echo(f"viewer: {res.rows} rows ({kinds}), {res.pages} pages")
+    typer.echo(f"open {res.index.resolve().as_uri()}")
 
 
 @schema_app.command("export")
