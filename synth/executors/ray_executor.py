@@ -21,7 +21,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
-import logging
 import os
 import sys
 import time
@@ -30,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from synth.config import RunConfig
-from synth.executors import PARTITIONS_FILE, Partition
+from synth.executors import PARTITIONS_FILE, Partition, init_ray
 from synth.jobs import Job
 from synth.progress import Display, Snapshot
 from synth.runner import JobResult, RunLocked, RunResult, _OutputLock, _write_heartbeat
@@ -194,28 +193,7 @@ def _merged(job: Job, snaps: dict[int, dict[str, Any]], started: float) -> Snaps
 
 
 def _init_ray(address: str | None, workers: int | None) -> Any:
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    host = (address or "").removeprefix("ray://").rsplit(":", 1)[0]
-    if host in ("127.0.0.1", "localhost", "::1"):
-        # A cluster bound to the loopback interface: Ray would otherwise swap 127.0.0.1 for this machine's
-        # outward address (where nothing listens) before connecting. Read when ray is imported.
-        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
-    import ray
-
-    if ray.is_initialized():
-        return ray
-    if address:
-        ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
-    else:
-        ray.init(
-            num_cpus=workers or os.cpu_count() or 1,
-            include_dashboard=False,
-            object_store_memory=LOCAL_OBJECT_STORE_BYTES,
-            _node_ip_address="127.0.0.1",
-            logging_level=logging.WARNING,
-            log_to_driver=False,
-        )
-    return ray
+    return init_ray(address, workers, LOCAL_OBJECT_STORE_BYTES)
 
 
 class RayExecutor:

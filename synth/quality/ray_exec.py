@@ -20,7 +20,6 @@ MinHashDedupFilter a signature function, and everything else of the filter is th
 from __future__ import annotations
 
 import json
-import logging
 import os
 from typing import TYPE_CHECKING, Any
 
@@ -37,23 +36,9 @@ GPU_BATCH_SIZE = 256  # windows per forward pass on a GPU; the config's batch_si
 
 def init_ray(address: str | None, num_cpus: int | None = None) -> Any:
     """Connect to `address` (auto, ray://HOST:PORT, HOST:PORT), or start a local cluster on 127.0.0.1."""
-    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
-    import ray
+    from synth.executors import init_ray as connect
 
-    if ray.is_initialized():
-        return ray
-    if address:
-        ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
-    else:
-        ray.init(
-            num_cpus=num_cpus or os.cpu_count() or 1,
-            include_dashboard=False,
-            object_store_memory=LOCAL_OBJECT_STORE_BYTES,
-            _node_ip_address="127.0.0.1",
-            logging_level=logging.WARNING,
-            log_to_driver=False,
-        )
-    return ray
+    return connect(address, num_cpus, LOCAL_OBJECT_STORE_BYTES)
 
 
 class _EmbedActor:
