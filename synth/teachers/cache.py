@@ -1,6 +1,8 @@
 """The request cache: SQLite, keyed by backend + model + request (messages, params, schema) + template tag.
 
-Raw text is stored apart from the parsed object, so a schema change re-parses instead of re-asking. Writes go
+Only the raw text is stored, never the parsed object: a hit is parsed again (tens of microseconds), so a schema
+change re-parses instead of re-asking. (Caches written before kept a `parsed` table that nothing read; it is left
+as it is.) Writes go
 through one background thread that commits in batches (group commit) — a caller's `put` returns once its row
 is committed, so a completed request survives kill -9, and thousands of concurrent puts cost one transaction
 per batch instead of one each. WAL mode lets several processes share one cache file.
@@ -26,9 +28,6 @@ CREATE TABLE IF NOT EXISTS responses (
   key TEXT PRIMARY KEY, backend TEXT NOT NULL, model TEXT NOT NULL, tag TEXT NOT NULL,
   text TEXT NOT NULL, finish_reason TEXT NOT NULL, prompt_tokens INTEGER NOT NULL,
   completion_tokens INTEGER NOT NULL, cached_prompt_tokens INTEGER, refusal TEXT, created REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS parsed (
-  key TEXT NOT NULL, schema_name TEXT NOT NULL, json TEXT NOT NULL, PRIMARY KEY (key, schema_name)
 );
 """
 
@@ -138,10 +137,6 @@ class RequestCache:
         self._queue.put(("responses", row, loop, fut))
         await fut
 
-    def put_parsed(self, key: str, schema_name: str, json_text: str) -> None:
-        """Fire and forget: the parsed form can always be rebuilt from the raw text."""
-        self._queue.put(("parsed", (key, schema_name, json_text), None, None))
-
     def _write_loop(self) -> None:
         con = _connect(self.path)
         while True:
@@ -166,14 +161,8 @@ class RequestCache:
                 batch.append(item)
             try:
                 con.execute("BEGIN IMMEDIATE")
-                responses = [b[1] for b in batch if b[0] == "responses"]
-                parsed = [b[1] for b in batch if b[0] == "parsed"]
-                if responses:
-                    con.executemany(
-                        "INSERT OR REPLACE INTO responses VALUES (?,?,?,?,?,?,?,?,?,?,?)", responses
-                    )
-                if parsed:
-                    con.executemany("INSERT OR REPLACE INTO parsed VALUES (?,?,?)", parsed)
+                responses = [b[1] for b in batch]
+                con.executemany("INSERT OR REPLACE INTO responses VALUES (?,?,?,?,?,?,?,?,?,?,?)", responses)
                 con.execute("COMMIT")
                 self.stats.writes += len(responses)
                 self.stats.commits += 1
@@ -183,9 +172,14 @@ class RequestCache:
                 self._writer_error = e
                 with contextlib.suppress(sqlite3.Error):
                     con.execute("ROLLBACK")
+            # One wake-up per event loop for the whole batch: call_soon_threadsafe writes to the loop's
+            # self-pipe, and a write (and a wake-up) per future cost more CPU than the INSERTs themselves.
+            by_loop: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
             for _, _, loop, fut in batch:
-                if fut is not None:
-                    loop.call_soon_threadsafe(_resolve, fut, err)
+                by_loop.setdefault(loop, []).append(fut)
+            for loop, futs in by_loop.items():
+                with contextlib.suppress(RuntimeError):  # a loop closed meanwhile has no waiter left
+                    loop.call_soon_threadsafe(_resolve_all, futs, err)
             if stop:
                 break
         con.close()
@@ -214,10 +208,11 @@ class RequestCache:
             )
 
 
-def _resolve(fut: asyncio.Future[None], err: BaseException | None) -> None:
-    if fut.done():
-        return
-    if err is None:
-        fut.set_result(None)
-    else:
-        fut.set_exception(OutputWriteError(f"request cache: cannot write: {err}"))
+def _resolve_all(futs: list[asyncio.Future[None]], err: BaseException | None) -> None:
+    for fut in futs:
+        if fut.done():
+            continue
+        if err is None:
+            fut.set_result(None)
+        else:
+            fut.set_exception(OutputWriteError(f"request cache: cannot write: {err}"))

@@ -195,10 +195,6 @@ class Teacher:
                         },
                     ]
                     continue
-                if self.cache is not None:
-                    self.cache.put_parsed(
-                        key or self.key_for(request, tag), response_format.__name__, parsed.model_dump_json()
-                    )
                 return self._completion(raws, hits, parsed, t0)
         except TeacherError as e:
             self.stats.failures[e.kind] += 1
