@@ -496,6 +496,9 @@ def publish(
     typer.echo(
         f"{'would publish' if dry_run else 'published'} {dest} (added {added}; {dups} duplicates skipped)"
     )
+    if res.gated:  # each record is named on stderr above, with its gate's reason
+        left = ", ".join(f"{t} {len(ids)}" for t, ids in res.gated.items())
+        typer.echo(f"  left out by a case gate: {left} (reasons on stderr)")
     if res.mix:
         from synth.publish.mix import summary_line
 

@@ -404,6 +404,15 @@ def test_publish_skips_gated_cards(tmp_path):
     with pytest.raises(PublishError, match="all 1 records failed a case gate"):
         publish_folder([only_junk], tmp_path / "pub2")
 
+    # The CLI says so in its summary, not only record by record on stderr.
+    from typer.testing import CliRunner
+
+    from synth.cli import app
+
+    out = CliRunner().invoke(app, ["publish", str(run), "--to", str(tmp_path / "pub3")])
+    assert out.exit_code == 0, out.output
+    assert "left out by a case gate: cases 1, consultations 1" in out.stdout
+
 
 def test_filter_that_drops_every_card_still_writes_the_layout(tmp_path):
     run = _write_cases(tmp_path / "in", [_junk_card()])
