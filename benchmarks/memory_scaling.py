@@ -210,6 +210,10 @@ def main() -> None:
             "0",
             "--latency-ms",
             str(args.latency_ms),
+            # The stub ends itself after 30 min by default (so a forgotten one goes away); a 1M run takes
+            # longer, and twice the stub's exit mid-run was read as an unreachable teacher.
+            "--max-lifetime-s",
+            str(args.timeout_s * 2 * len(args.n.split(",")) + 600),
         ],
         cwd=ROOT,
         stdout=subprocess.PIPE,

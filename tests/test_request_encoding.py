@@ -131,3 +131,51 @@ def test_openai_body_is_the_payload(settings: dict[str, Any]) -> None:
 
 def _dumps_payload(backend: OpenAIBackend, request: Request) -> str:
     return json.dumps(backend._payload(request), ensure_ascii=False)
+
+
+def test_message_memo_is_bounded_by_bytes_and_keeps_what_is_re_sent():
+    from synth.teachers.base import MessageMemo, _dumps_bytes
+
+    calls: list[str] = []
+
+    def enc(m: dict[str, str]) -> bytes:
+        calls.append(m["content"])
+        return _dumps_bytes(m)
+
+    memo = MessageMemo(enc, max_bytes=4096)
+    first = memo("system", "s" * 100)
+    assert memo("system", "s" * 100) == first == _dumps_bytes({"role": "system", "content": "s" * 100})
+    assert calls == ["s" * 100]  # encoded once
+    for i in range(200):  # far more than the bound: old conversations' messages
+        memo("user", f"turn {i} " + "x" * 50)
+        memo("system", "s" * 100)  # the re-sent one stays the most recent
+    assert memo.held <= 4096
+    assert len(memo) < 100
+    assert calls.count("s" * 100) == 1  # never evicted while it kept being re-sent
+    huge = "h" * 1000  # more than an eighth of the bound: encoded, not kept
+    assert memo("user", huge) == _dumps_bytes({"role": "user", "content": huge})
+    assert ("user", huge) not in memo._memo
+    memo.clear()
+    assert len(memo) == 0 and memo.held == 0
+
+
+def test_message_memo_holds_what_its_bound_counts():
+    """orjson's bytes keep the 4 KiB buffer they were written into; the memo keeps a copy of the right size,
+    so the bytes its bound counts are the bytes it holds (the openai backend's memo held ~4 KiB per message)."""
+    import tracemalloc
+
+    import orjson
+
+    from synth.teachers.base import MessageMemo
+
+    memo = MessageMemo(orjson.dumps)
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(2000):
+            memo("user", f"message number {i}")
+        grown = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert len(memo) == 2000
+    assert grown / 2000 < 600, f"{grown / 2000:.0f} bytes per ~50-byte message"

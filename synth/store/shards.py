@@ -37,6 +37,7 @@ LEGACY_LAYOUT = "1.0"
 
 #: (id, item_id, schema_version, record): the record as its Arrow row (from `add`), a model, or its JSON text
 ShardRow = tuple[str, str, str, Any]
+_ROW_GROUP = 512  # rows per Parquet row group in a run's shards (see ShardWriter.write)
 
 
 def table_models() -> dict[str, type[Record]]:
@@ -93,10 +94,13 @@ class ShardWriter:
         nbytes = 0
         for r in records:
             self._learn(type(r))
-            # The record itself is kept: its Arrow row is built in `write`, which runs in a worker thread,
-            # so the event loop pays only for the size estimate (the record's JSON length, as before).
-            rows.append((getattr(r, "id", ""), item_id, r.schema_version, r))
-            nbytes += len(r.model_dump_json())
+            # Its JSON is kept until the flush, not the record: a consultation's pydantic object holds ~6x the
+            # memory of its JSON (~51 KiB against ~8 KiB), and up to `max_records` of them wait here between
+            # flushes. The JSON is needed for the size bound anyway; `write`, in a worker thread, parses it back
+            # (a round trip the record contract's tests pin) and builds the Arrow row.
+            js = r.model_dump_json()
+            rows.append((getattr(r, "id", ""), item_id, r.schema_version, js))
+            nbytes += len(js)
         self._pending.append(((job, item_id), rows, nbytes))
         self._rows += len(rows)
         self._bytes += nbytes
@@ -151,16 +155,22 @@ class ShardWriter:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
-        arrow_rows = self._arrow_rows(rows)
+        if self.model is None and rows and isinstance(rows[0][3], Record):
+            self._learn(type(rows[0][3]))
         if self.model is None:
             raise TypeError(f"{self.table}: no record type known for this table")
         schema = shard_schema(self.model)
         name = f"part-{self.seq:05d}-{self.run_tag}{SHARD_SUFFIX}"
         self.seq += 1
-        table = pa.Table.from_pylist(arrow_rows, schema=schema)
         final = self.dir / name
         tmp = self.dir / f".{name}.tmp"
-        pq.write_table(table, tmp, compression="zstd")
+        # Row groups of _ROW_GROUP rows, each built and written before the next: the Python rows of a whole
+        # shard at once (5,000 consultations: ~50 KiB each as dicts) were the run's peak memory at every flush.
+        with pq.ParquetWriter(tmp, schema, compression="zstd") as out:
+            for i in range(0, max(len(rows), 1), _ROW_GROUP):
+                out.write_table(
+                    pa.Table.from_pylist(self._arrow_rows(rows[i : i + _ROW_GROUP]), schema=schema)
+                )
         with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, final)

@@ -32,13 +32,12 @@ import os
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from functools import lru_cache
 from typing import Any
 
 import orjson  # about 3x faster than json on the encode/decode that every request pays
 from aiolimiter import AsyncLimiter
 
-from synth.teachers.base import RawCompletion, Request, SamplingParams, encode_messages
+from synth.teachers.base import MessageMemo, RawCompletion, Request, SamplingParams, encode_messages
 from synth.teachers.config import OpenAITeacherConfig
 from synth.teachers.errors import (
     BadResponse,
@@ -60,11 +59,9 @@ def _dumps(obj: Any) -> bytes:
 _loads = orjson.loads
 
 
-# A consultation re-sends its whole history at every turn: each message is encoded once. Sized like the request
-# cache key's table (synth/teachers/base.py) for the messages of ~1,000 concurrent conversations.
-@lru_cache(maxsize=1 << 15)
-def _message_bytes(role: str, content: str) -> bytes:
-    return _dumps({"role": role, "content": content})
+# A consultation re-sends its whole history at every turn: each message is encoded once, in a memo bounded by
+# bytes like the request cache key's (synth/teachers/base.py).
+_message_bytes = MessageMemo(_dumps)
 
 
 # The official client's constants (openai._constants), kept in one place so tests can shrink the backoff.
