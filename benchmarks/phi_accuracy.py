@@ -12,6 +12,11 @@ Sets (benchmarks/data/):
 - `phi_terms_dev.jsonl` / `phi_terms_heldout.jsonl`: capitalised medical terms (seed MCQ options and answers,
   seed case diagnoses and findings, the verifier data, ICD-10-CM descriptions) in the frames generated text
   uses; all clean, split by term (benchmarks/make_phi_terms.py). Their damage is reported per source too.
+- `--fresh`: a second held-out term set from sources neither the filter nor the earlier parts use (the public
+  sample cases, the case-gate cards), in new frames, with names in the same frames as positives and the
+  samples' clinical sentences as a clean class; built when measured by benchmarks/make_phi_terms.py
+  `build_fresh()` from ../shared/samples (the samples are read where they are, never copied into the
+  repository), its sha256 reported; defined before the wide vocabulary was fitted, measured once.
 
 `--before` adds the column `combined-before`: the combined engine as it was before the medical-term filter
 (synth/quality/phi_allow.py `medical_term`) and the model pre-filter (phi.py `needs_model`), so the two are
@@ -29,6 +34,7 @@ scanned as the publish gate scans them (`find_phi_many`: batched, the cache clea
 Run from the repository root:
     python benchmarks/phi_accuracy.py                 # development sets
     python benchmarks/phi_accuracy.py --heldout       # held-out sets (report these, never tune on them)
+    python benchmarks/phi_accuracy.py --fresh         # the second held-out term set (the same rule)
 Prints a Markdown report with the errors of the combined engine and writes it, with the JSON, to
 benchmarks/results/.
 """
@@ -55,6 +61,7 @@ from synth.quality.phi import ENGINES, find_phi, find_phi_many  # noqa: E402
 DATA = ROOT / "benchmarks" / "data"
 DEV = [DATA / "phi_gen_dev.jsonl", DATA / "phi_labelled.jsonl", DATA / "phi_terms_dev.jsonl"]
 HELDOUT = [DATA / "phi_gen_heldout.jsonl", DATA / "phi_heldout.jsonl", DATA / "phi_terms_heldout.jsonl"]
+FRESH = "phi_terms_heldout2 (built from ../shared/samples and the case-gate cards)"
 BEFORE = "combined-before"  # the combined engine without the medical-term filter and the model pre-filter
 SEEDS = ROOT / "datasets" / "seeds"
 
@@ -64,6 +71,18 @@ def load(path: Path) -> tuple[list[dict[str, Any]], str]:
     raw = path.read_bytes()
     rows = [json.loads(line) for line in raw.decode().splitlines() if line.strip()]
     return rows, hashlib.sha256(raw).hexdigest()
+
+
+def _fresh_rows() -> list[dict[str, Any]]:
+    """The second held-out term set, built now (deterministic) by benchmarks/make_phi_terms.py."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make_phi_terms", ROOT / "benchmarks" / "make_phi_terms.py")
+    assert spec is not None and spec.loader is not None
+    mk = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mk)
+    rows: list[dict[str, Any]] = mk.build_fresh()
+    return rows
 
 
 @contextmanager
@@ -196,24 +215,30 @@ def render(results: dict[str, dict[str, Any]], names: str) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--heldout", action="store_true", help="measure the held-out sets")
+    ap.add_argument("--fresh", action="store_true", help="measure the second held-out term set")
     ap.add_argument("--data", type=Path, nargs="*", help="other labelled files instead")
     ap.add_argument("--engines", nargs="*", default=list(ENGINES))
     ap.add_argument("--before", action="store_true", help=f"add the column {BEFORE} (see above)")
     ap.add_argument("--seed-audit", action="store_true", help="also scan every string of the seed files")
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results")
     args = ap.parse_args()
-    paths = args.data or (HELDOUT if args.heldout else DEV)
+    paths = args.data or ([] if args.fresh else HELDOUT if args.heldout else DEV)
     rows: list[dict[str, Any]] = []
     digests = {}
     for p in paths:
         r, digests[p.name] = load(p)
         rows += r
+    if args.fresh and not args.data:
+        rows = _fresh_rows()
+        digests[FRESH] = hashlib.sha256(
+            "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows).encode()
+        ).hexdigest()
     t0 = time.perf_counter()
     find_phi("warm up the model engine", engine="combined")
     load_s = time.perf_counter() - t0
     engines = [*args.engines, *([BEFORE] if args.before else [])]
     results = {e: measure(rows, e) for e in engines}
-    names = ", ".join(f"{p.name} (sha256 {digests[p.name][:12]})" for p in paths)
+    names = ", ".join(f"{name} (sha256 {digest[:12]})" for name, digest in digests.items())
     report = render(results, f"{names}; {len(rows)} sentences")
     report += f"\nModel engine load (once per process): {load_s:.1f} s.\n"
     if any("source" in r for r in rows):
@@ -244,7 +269,8 @@ def main() -> None:
         report += "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |\n"
     print(report)
     args.out.mkdir(parents=True, exist_ok=True)
-    stem = args.out / f"phi_accuracy-{'heldout-' if args.heldout else ''}{time.strftime('%Y%m%d-%H%M%S')}"
+    part = "fresh-" if args.fresh else "heldout-" if args.heldout else ""
+    stem = args.out / f"phi_accuracy-{part}{time.strftime('%Y%m%d-%H%M%S')}"
     stem.with_suffix(".md").write_text(report)
     stem.with_suffix(".json").write_text(json.dumps({"data_sha256": digests, **results}, indent=1) + "\n")
 

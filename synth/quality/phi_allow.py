@@ -21,6 +21,8 @@ import re
 import unicodedata
 from functools import lru_cache
 
+from synth.quality.phi_vocab import _WORD_RX, _all_person_names, _faker_names, _wide_medical_words
+
 _SIGNS_AND_SCORES = {
     "graves", "parkinson", "crohn", "cushing", "addison", "hashimoto", "alzheimer", "huntington", "wilson",
     "hodgkin", "kaposi", "kawasaki", "raynaud", "barrett", "wernicke", "korsakoff", "guillain", "barre",
@@ -157,7 +159,8 @@ _CLINICAL_TAIL = re.compile(
     r"ataxia|dystrophy|arteritis|aneurysm|hernia|cyst|anaemia|anemia|deformity|pattern|rhythm|block|"
     r"phenomenon|infection|virus|fever|tetralogy|chorea|dementia|lymphadenopathy|sclerosis|hypothesis|"
     r"wort|formula|solution|breathing|respirations?|encephalitis|equation|method|technique|needle|tube|forceps|"
-    r"incision|approach|repair|pathway|protocol|regimen|questionnaire|index|lens|chart|grid|mosquito(?:es)?)\b",
+    r"incision|approach|repair|pathway|protocol|regimen|questionnaire|index|lens|chart|grid|mosquito(?:es)?|"
+    r"pouch|canal|duct|ligament|loop|gland|triangle|sphincter|ampulla|plexus|ganglion|foramen|fossa)\b",
     re.IGNORECASE,
 )
 
@@ -201,7 +204,12 @@ _ORGANISM_CONTEXT = re.compile(
     r"(?:\b(?:serovars?|serotypes?|serogroups?|subsp\.|spp?\.|var\.|strains?|genus|species))\s+$",
     re.IGNORECASE,
 )
-_WORD_RX = re.compile(r"[a-z]+")
+# Anatomy named after a person: "pouch of Douglas", "circle of Willis", "loop of Henle", "sphincter of Oddi".
+_ANATOMY_OF = re.compile(
+    r"\b(?:pouch|circle|loop|ampulla|sphincter|islets?|canal|ligament|space|crypts?|triangle|foramen|duct|"
+    r"tubercle|angle|line|organ|nucleus|column|membrane|capsule|bundle)\s+of\s+$",
+    re.IGNORECASE,
+)
 _LETTER_CONTEXT = re.compile(
     r"\b(?:factor|type|grade|stage|class|phase|lead|level|subtype)\s+$", re.IGNORECASE
 )
@@ -235,23 +243,7 @@ def _medical_words() -> frozenset[str]:
 def person_names() -> frozenset[str]:
     """First and last names of Faker's English-speaking locales (about 14,000), lower case. Empty without
     Faker: drug shapes then count as medicine whatever the word, so the scrubber is told apart in the tests."""
-    import importlib
-    import pkgutil
-
-    try:
-        import faker.providers.person as people
-    except ImportError:
-        return frozenset()
-    out: set[str] = set()
-    for mod in pkgutil.iter_modules(people.__path__):
-        if not mod.name.startswith("en"):
-            continue
-        provider = getattr(importlib.import_module(f"{people.__name__}.{mod.name}"), "Provider", None)
-        for attr in ("first_names", "first_names_male", "first_names_female", "last_names"):
-            names = vars(provider).get(attr) if provider is not None else None
-            if isinstance(names, (dict, list, tuple)):
-                out.update(n.lower() for n in names if isinstance(n, str))
-    return frozenset(out)
+    return frozenset(_faker_names(lambda mod: mod.startswith("en")))
 
 
 def drug_shaped(word: str) -> bool:
@@ -270,10 +262,10 @@ def _forms(w: str) -> set[str]:
     return forms
 
 
-def _medical_part(p: str) -> bool:
+def _medical_part(p: str, wide: bool = True) -> bool:
     if bool(_UNIT_OR_TIME.match(p)) or is_drug(p) or drug_shaped(p):
         return True
-    if any(f in _medical_words() for f in _forms(p)):
+    if any(f in _medical_words() or (wide and f in _wide_medical_words()) for f in _forms(p)):
         return True
     if len(p) >= 7 and bool(_MEDICAL_SHAPE.search(p)) and p not in person_names():
         return True
@@ -312,10 +304,10 @@ def _common_words() -> frozenset[str]:
     )
 
 
-def medical_word(word: str) -> bool:
-    """Every part of the word (split at hyphens and slashes) is medicine."""
+def medical_word(word: str, wide: bool = True) -> bool:
+    """Every part of the word (split at hyphens and slashes) is medicine (`wide`: by the wide vocabulary too)."""
     parts = [p for p in re.split(r"[-/]", fold(word)) if p]
-    return bool(parts) and all(_medical_part(p) for p in parts)
+    return bool(parts) and all(_medical_part(p, wide) for p in parts)
 
 
 # Family words a patient calls people by: "Mum and Dad say I'm limping" names nobody.
@@ -323,6 +315,78 @@ KINSHIP = {
     "mum", "mom", "mummy", "mommy", "mam", "ma", "mama", "dad", "daddy", "papa", "pa", "nan", "nana", "gran",
     "granny", "grandma", "grandpa", "grandad", "granddad", "auntie", "aunty", "uncle", "sis", "bro",
 }  # fmt: skip
+
+
+# Words that put a person next to them ("cardiologist Iris", "patient Grace"): never medical context.
+_PERSON_NOUN = re.compile(
+    r"^(?:dr|mr|mrs|ms|mx|miss|prof|sir|dame|lady|lord|nurse|doctor|patient|sister|matron|midwife|consultant|"
+    r"registrar|resident|intern|surgeon|[a-z]+ist|[a-z]+ician|[a-z]+ologist|wife|husband|son|daughter|"
+    r"mother|father|brother|partner|friend|carer|caregiver|neighbour|neighbor|"
+    r"[a-z]+ology|[a-z]+iatry|[a-z]+ics|ward|clinic|unit|team|department|service|surgery|practice|on|call)$"
+)  # and the services a name follows in a header ("Cardiology Iris Jones")
+# A Latin species epithet ("albicans", "Epidermidis", "aureus", "pneumoniae"), the second word of an organism.
+_EPITHET_SHAPE = re.compile(r"(?:is|us|um|ans|ens|ae|ii|ici|ica|icum|oides|alis|aris|osa|ata|ense)$")
+
+
+def _technical(word: str, everyday: bool = False) -> bool:
+    """A word that is medicine and nothing else: nobody's name, no person or service noun, and (unless
+    `everyday`) not everyday English either."""
+    w = fold(word)
+    return (
+        len(w) >= 4
+        and w.isalpha()
+        and (everyday or w not in _common_words())
+        and w not in person_names()
+        and w not in _all_person_names()
+        and not _PERSON_NOUN.match(w)
+        and not _UNIT_OR_TIME.match(w)  # "about", "after", "every": function words the unit pattern allows
+        and medical_word(w)
+    )
+
+
+def _binomial(text: str, start: int, end: int, words: list[str]) -> bool:
+    """A genus and its species epithet ("Candida albicans", "Staphylococcus Epidermidis"): the span is one
+    capitalised word followed by an epithet, or the epithet after a capitalised genus. The epithet must be a
+    word of the medical vocabularies with a Latin ending and nobody's name ("Candida Harris" stays a name)."""
+    if len(words) == 2:
+        return _EPITHET_SHAPE.search(fold(words[1])) is not None and _technical(words[1])
+    if len(words) != 1:
+        return False
+    nxt = re.match(r"\s+([A-Za-z][a-z]{3,})\b", text[end:])
+    if nxt and _EPITHET_SHAPE.search(fold(nxt.group(1))) and _technical(nxt.group(1)):
+        return True
+    prev = re.search(r"\b([A-Z][a-z]{3,})\s+$", text[:start])
+    return bool(
+        prev
+        and _EPITHET_SHAPE.search(fold(words[0]))
+        and _technical(words[0])
+        and medical_word(prev.group(1))
+    )
+
+
+def _medical_context(text: str, start: int, end: int, everyday: bool = False) -> bool:
+    """A span of medical words that are also first or last names ("Alpha", "Iris", "Kidney Stone", "Date",
+    "Glass") is medicine only inside medicine: glued by a hyphen to a medical word ("Alpha-thalassaemia"), or
+    next to a technical medical word in the same phrase, with nothing but a space or "of" between ("Bilateral
+    Kidney Stone", "Cysts Of Iris", "Iris coloboma"). A person noun there ("cardiologist Iris") is no such
+    context, and a name between words of no medical kind stays a name (if in doubt, scrub)."""
+    glued_after = re.match(r"-([A-Za-z][a-z]+)\b", text[end:])
+    glued_before = re.search(r"\b([A-Za-z][a-z]+)-$", text[:start])
+    if (glued_after and _technical(glued_after.group(1))) or (
+        glued_before and _technical(glued_before.group(1))
+    ):
+        return True
+    # in a title-cased phrase ("Bilateral Kidney Stone") a capitalised neighbour may be an everyday word of
+    # medicine; a lower-case one must be technical ("Iris coloboma", not "Iris reported")
+    nxt = re.match(r"(?:\s+(?i:of))?\s+([A-Za-z][a-z]+)\b", text[end:])
+    prev = re.search(r"\b([A-Za-z][a-z]+)(?:\s+(?i:of))?\s+$", text[:start])
+    if (
+        nxt
+        and not nxt.group(1).endswith(("ed", "ing"))
+        and _technical(nxt.group(1), everyday or nxt.group(1)[0].isupper())
+    ):
+        return True
+    return bool(prev and _technical(prev.group(1), everyday or prev.group(1)[0].isupper()))
 
 
 def medical_term(text: str, start: int, end: int) -> bool:
@@ -333,10 +397,13 @@ def medical_term(text: str, start: int, end: int) -> bool:
         return True
     if all(fold(w) in KINSHIP for w in words):
         return True
-    if _ORGANISM_CONTEXT.search(text[max(0, start - 24) : start]):
-        return True  # "Salmonella enterica serovar Enteritidis": a Latin epithet, not a person
-    if _LETTER_CONTEXT.search(text[max(0, start - 12) : start]) and len(words) == 1 and len(words[0]) <= 3:
-        return True  # "factor Xa", "type IIa", "grade Ib"
+    if _ORGANISM_CONTEXT.search(text[max(0, start - 24) : start]) or _binomial(text, start, end, words):
+        return True  # "Salmonella enterica serovar Enteritidis", "Candida albicans": Latin, not a person
+    if len(words) == 1 and _ANATOMY_OF.search(text[max(0, start - 16) : start]):
+        return True  # "pouch of Douglas": an eponym of anatomy
+    letter = _LETTER_CONTEXT.search(text[max(0, start - 12) : start]) and len(words[0]) <= 3
+    if letter and all(medical_word(w) for w in words[1:]):
+        return True  # "factor Xa", "type IIa", "grade Ib", "factor Xa Inhibition"
     if _CLINICAL_TAIL.match(re.sub(r"^-[A-Z][\w']+", "", text[end:])):
         return True  # "Osgood-Schlatter disease": the model splits a hyphenated eponym at the hyphen
     medical = [medical_word(w) for w in words]
@@ -353,4 +420,29 @@ def medical_term(text: str, start: int, end: int) -> bool:
             return False
         return fold(words[0]) not in person_names()
     names = person_names()
-    return not all(fold(w) in names for w in words)
+    if all(fold(w) in names for w in words):
+        return _medical_context(text, start, end)
+    if len(words) == 1 and not medical_word(words[0], wide=False) and not _no_surname(words[0]):
+        # one word that only the wide vocabulary knows: it also holds eponyms that are surnames no name list
+        # has ("Richter", "Somogyi"), so it counts as medicine only next to another medical word ("Slit lamp")
+        return _medical_context(text, start, end, everyday=True)
+    return True
+
+
+# Shapes of English common nouns and adjectives that surnames do not take: derivations ("Hydration",
+# "Fibrinogen", "Hypokalaemic") and plurals ("Earlobes", "Shins").
+_NOUN_SHAPE = re.compile(
+    r"(?:ation|ition|ution|ment|ness|ity|ism|ous|ive|ure|ency|ance|ence|aemic|emic|otic|etic|ytic|ical|ogen|"
+    r"igen|[^s]s)$"
+)
+
+
+def _no_surname(word: str) -> bool:
+    """An everyday English word ("Thick", "Thin") or a word with a common-noun shape of at least 6 letters."""
+    w = fold(word)
+    if w in _common_words():
+        return True
+    if len(w) < (5 if w.endswith("s") else 6) or not _NOUN_SHAPE.search(w):
+        return False
+    # a plural counts only when its singular is medicine too ("shins" → "shin")
+    return not w.endswith("s") or medical_word(re.sub(r"(?:e?s)$", "", w)) or medical_word(w[:-1])

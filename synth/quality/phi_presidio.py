@@ -11,7 +11,8 @@ public-suffix list over the network on first use. It is swapped here for an extr
 reads the snapshot bundled inside the tldextract package.
 
 What Presidio says is not trusted as is (`model_spans`): entity types map to the scrubber's kinds, types
-that are not identifiers under Safe Harbor (nationality, a state or country, a bare year) are dropped, and
+that are not identifiers under Safe Harbor (nationality, a state or country, a bare year) are dropped, an
+"organisation" made only of first and last names is taken as a person ("As Candida Jones noted"), and
 every person / place / date candidate goes through the clinical allow-list (synth/quality/phi_allow.py), so
 "Graves disease", "3 hours" and "age 93" (a duration, an age: the age rule handles ages over 89) stay.
 """
@@ -22,7 +23,14 @@ import re
 from functools import lru_cache
 from typing import Any
 
-from synth.quality.phi_allow import NOT_A_PLACE, clinical_person, clinical_span, medical_term
+from synth.quality.phi_allow import (
+    NOT_A_PLACE,
+    clinical_person,
+    clinical_span,
+    fold,
+    medical_term,
+    person_names,
+)
 
 # Presidio entity → scrubber kind; anything not here (NRP, CRYPTO with no digits...) is ignored.
 ENTITY_KIND = {
@@ -128,13 +136,25 @@ def _sentence_initial_word(text: str, start: int, end: int) -> bool:
     )
 
 
+def _org_person(span: str) -> bool:
+    """An "organisation" of two or three words that are all first or last names ("As Candida Jones noted":
+    the small model reads a name whose first word is also a word as a company). It is taken as a name and
+    goes through the same clinical filters; a real organisation named so ("Johns Hopkins") is scrubbed too,
+    which costs less than a leaked name."""
+    words = span.split()
+    names = person_names()
+    return 2 <= len(words) <= 3 and all(_NAME_SHAPE.match(w) and fold(w) in names for w in words)
+
+
 def _keep(text: str, r: Any) -> tuple[int, int, str] | None:
     """One Presidio result as a (start, end, kind) candidate, or None when it is not an identifier."""
     kind = ENTITY_KIND.get(r.entity_type)
-    if kind is None or r.score < _MIN_SCORE.get(r.entity_type, 0.4):
-        return None
     s, e = r.start, r.end
     span = text[s:e]
+    if r.entity_type == "ORGANIZATION" and _org_person(span):
+        kind = "name"
+    if kind is None or r.score < _MIN_SCORE.get(r.entity_type, 0.4):
+        return None
     if kind in ("name", "location"):
         # spaCy folds a trailing possessive into the span; keep the name words only
         span = re.sub(r"['’]s$", "", span)

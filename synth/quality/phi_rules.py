@@ -81,8 +81,8 @@ _ROLE = (
     r"(?i:nurse\s+practitioner|physician\s+assistant|physician|attending|resident|intern|registrar|consultant|"
     r"surgeon|anaesthetist|anesthetist|GP|pharmacist|physiotherapist|physical\s+therapist|therapist|midwife|"
     r"social\s+worker|case\s+manager|paramedic|nurse|doctor|clinician|provider|practitioner|specialist|"
-    r"[a-z]+ologist|[a-z]+iatrician|[a-z]+ist)"
-)
+    r"[a-z]+ologist|[a-z]+iatrician|(?!(?:as|re|per|con|in|de|sub)sist\b|enlist\b)[a-z]{3,}ist)"
+)  # not "wrist", "twist", "moist", "assist", "resist": no role ends a body part or a verb
 _NAME_WORD = r"(?:[A-Z]['’][A-Z][a-zà-ÿ]+|(?:Mc|Mac)?[A-Z][a-zà-ÿ]+(?:-[A-Z][a-zà-ÿ]+)?)(?![\w'’])"
 _TWO = rf"{_NAME_WORD}\s+(?:[A-Z]\.\s+)?{_NAME_WORD}"
 _ROLE_NAME = re.compile(
