@@ -14,7 +14,11 @@ process pinned to another. Per N:
 moment A items were done and the moment B were (the evidence behind docs/benchmarks.md, "Memory with the
 corpus"). tracemalloc slows the run several times: use it with N of ~50k, not 1M.
 
+`--job consultations`: the same for multi-turn items — N consultations over the seed cases, 4–8 doctor turns,
+~7.6 requests each — where what a run holds per item in flight and between flushes is far larger.
+
 Run from the repository root:  python benchmarks/memory_scaling.py [--n 10000,100000,1000000]
+                               python benchmarks/memory_scaling.py --job consultations --n 1000,10000,50000
 """
 
 from __future__ import annotations
@@ -40,7 +44,24 @@ if str(ROOT) not in sys.path:  # run as a script from a checkout: make `synth` a
 from benchmarks._procs import pin, proc_cpu_s, write_results  # noqa: E402
 
 
-def _config(out: Path, url: str, n: int, concurrency: int) -> Any:
+def _job_section(job: str, n: int) -> dict[str, Any]:
+    if job == "cases":
+        return {"cases": {"synthesize": {"n": n}}}
+    # N consultations over the shipped seed cases, 4-8 doctor turns (~7.6 requests each against the stub), the
+    # peers' multi-turn limits; the stub's differentials are arbitrary, so the snapshot re-asks are off.
+    return {
+        "consultations": {
+            "cases": "seeds",
+            "per_case": n,
+            "n": n,
+            "min_turns": 4,
+            "max_turns": 8,
+            "snapshot_retries": 0,
+        }
+    }
+
+
+def _config(out: Path, url: str, n: int, concurrency: int, job: str = "cases") -> Any:
     from synth.config import RunConfig
 
     return RunConfig.model_validate(
@@ -55,7 +76,7 @@ def _config(out: Path, url: str, n: int, concurrency: int) -> Any:
                     "max_concurrency": concurrency,
                 }
             },
-            "cases": {"synthesize": {"n": n}},
+            **_job_section(job, n),
         }
     )
 
@@ -101,7 +122,7 @@ async def _worker(args: argparse.Namespace) -> dict[str, Any]:
     from synth.progress import LogDisplay
     from synth.runner import Runner, build_jobs
 
-    cfg = _config(args.output, args.url, args.worker_n, args.concurrency)
+    cfg = _config(args.output, args.url, args.worker_n, args.concurrency, args.job)
     probe: _Probe | None = None
     display: Any = LogDisplay(every_s=30.0)
     if args.tracemalloc:
@@ -150,7 +171,7 @@ def _spawn(
         "--phase",
         phase,
     ]
-    cmd += ["--concurrency", str(args.concurrency), "--top", str(args.top)]
+    cmd += ["--concurrency", str(args.concurrency), "--top", str(args.top), "--job", args.job]
     if args.tracemalloc:
         cmd += ["--tracemalloc", args.tracemalloc]
     t0 = time.monotonic()
@@ -179,6 +200,12 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--n", default="10000,100000,1000000", help="comma-separated item counts")
     ap.add_argument("--concurrency", type=int, default=256)
+    ap.add_argument(
+        "--job",
+        choices=["cases", "consultations"],
+        default="cases",
+        help="cases: case synthesis, one request an item; consultations: multi-turn, ~7.6 requests an item",
+    )
     ap.add_argument("--latency-ms", type=float, default=5.0)
     ap.add_argument("--tracemalloc", help="A,B: one run under tracemalloc, growth between A and B items done")
     ap.add_argument("--top", type=int, default=15, help="allocation sites shown with --tracemalloc")
@@ -229,7 +256,7 @@ def main() -> None:
         assert url.startswith("http://127.0.0.1:"), f"stub server did not start: {url!r}"
         ns = [int(x) for x in args.n.split(",")]
         for n in ns:
-            out = work / f"n{n}"
+            out = work / (f"n{n}" if args.job == "cases" else f"{args.job}-n{n}")
             cpu0 = proc_cpu_s(server.pid)
             row = _spawn(args, url, n, out, "run", client_core)
             row["server_cpu_pct"] = 100 * (proc_cpu_s(server.pid) - cpu0) / row["run_s"]
@@ -260,8 +287,13 @@ def main() -> None:
 
 
 def render(rows: list[dict[str, Any]], args: argparse.Namespace, loads: list[str]) -> str:
+    what = (
+        "Case synthesis (`cases.synthesize.n: N`)"
+        if args.job == "cases"
+        else "Consultations (N over the seed cases, 4-8 doctor turns)"
+    )
     lines = [
-        f"Case synthesis (`cases.synthesize.n: N`) through the full path, concurrency {args.concurrency}, stub "
+        f"{what} through the full path, concurrency {args.concurrency}, stub "
         f"latency {args.latency_ms:.0f} ms; stub and run pinned to separate cores; Python "
         f"{sys.version.split()[0]}. Machine load: {'; '.join(loads)}.",
         "",
