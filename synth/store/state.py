@@ -115,17 +115,19 @@ class RunState:
 
     def _unfinished_batch(self, job: str, chunk: list[Any], retry_quarantined: bool) -> list[Any]:
         ids = [it.id for it in chunk]
-        rows = self.con.execute(
-            f"SELECT item_id, status, error_type FROM items WHERE job=? AND item_id IN ({','.join('?' * len(ids))})",
-            (job, *ids),
-        ).fetchall()
-        skip = {
-            i
-            for i, status, kind in rows
-            if status == "done"
-            or (not retry_quarantined and status == "quarantined" and kind not in TRANSIENT_KINDS)
-        }
-        return [it for it in chunk if it.id not in skip] if skip else chunk
+        # The rule is applied in SQL and only the ids to skip come back, one column: at 1M done items the
+        # Python side of the lookups (3-column rows, a filter per row) was half of a resume's start-up.
+        q = f"SELECT item_id FROM items WHERE job=? AND item_id IN ({','.join('?' * len(ids))}) AND (status='done'"
+        args: list[str] = [job, *ids]
+        if not retry_quarantined:
+            q += f" OR (status='quarantined' AND coalesce(error_type, '') NOT IN ({','.join('?' * len(TRANSIENT_KINDS))}))"
+            args += sorted(TRANSIENT_KINDS)
+        skip = {i for (i,) in self.con.execute(q + ")", args)}
+        if not skip:
+            return chunk
+        if len(skip) == len(chunk):
+            return []
+        return [it for it in chunk if it.id not in skip]
 
     def quarantine(self, items: Iterable[Quarantined]) -> None:
         now = time.time()
