@@ -1,11 +1,13 @@
-"""Helpers shared by the benchmark scripts: pin a process to a core, read a process's CPU time, summarise a
-py-spy profile, write a run's results."""
+"""Helpers shared by the benchmark scripts: start the stub server on its own core, pin a process to a core, read
+a process's CPU time, summarise a py-spy profile, write a run's results."""
 
 from __future__ import annotations
 
 import collections
 import json
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,29 @@ def write_results(name: str, report: str, raw: Any, folder: Path = RESULTS) -> P
     path = folder / f"{name}-{stamp}.json"
     path.write_text(json.dumps(raw, indent=2, default=str) + "\n")
     return path
+
+
+def start_stub(
+    latency_ms: float, extra: list[str] | None = None
+) -> tuple[subprocess.Popen[str], str, int | None]:
+    """The OpenAI-compatible stub (tests/servers/openai_stub.py) on the first core of this process's affinity;
+    returns (process, its /v1 URL, the core left for the client: None with fewer than two cores, unpinned)."""
+    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
+    server_core, client_core = (cores[0], cores[1]) if len(cores) >= 2 else (None, None)
+    cmd = [sys.executable, "-m", "tests.servers.openai_stub", "--port", "0", "--latency-ms", str(latency_ms)]
+    server = subprocess.Popen(
+        [*cmd, *(extra or [])], cwd=Path(__file__).resolve().parents[1], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        pin(server.pid, server_core)
+        assert server.stdout is not None
+        url = server.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:"), f"stub server did not start: {url!r}"
+    except BaseException:
+        server.kill()
+        server.wait()
+        raise
+    return server, url, client_core
 
 
 def pin(pid: int, core: int | None) -> None:

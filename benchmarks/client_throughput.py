@@ -23,7 +23,6 @@ import argparse
 import asyncio
 import itertools
 import json
-import os
 import resource
 import subprocess
 import sys
@@ -38,7 +37,7 @@ if str(ROOT) not in sys.path:  # run as a script from a checkout: make `synth` a
 
 from pydantic import BaseModel, Field  # noqa: E402
 
-from benchmarks._procs import pin, proc_cpu_s, write_results  # noqa: E402
+from benchmarks._procs import pin, proc_cpu_s, start_stub, write_results  # noqa: E402
 
 CLIENTS = ["engine-backend", "engine-teacher", "engine-cached", "engine-sdk", "bare-sdk", "bare-aiohttp"]
 MODEL = "stub-model"
@@ -229,28 +228,9 @@ def main() -> None:
         print(json.dumps(result))
         return
 
-    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-    server_core, client_core = (cores[0], cores[1]) if len(cores) >= 2 else (None, None)
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tests.servers.openai_stub",
-            "--port",
-            "0",
-            "--latency-ms",
-            str(args.latency_ms),
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    server, url, client_core = start_stub(args.latency_ms)
     rows: list[dict[str, Any]] = []
     try:
-        pin(server.pid, server_core)
-        assert server.stdout is not None
-        url = server.stdout.readline().strip()
-        assert url.startswith("http://127.0.0.1:"), f"stub server did not start: {url!r}"
         # Low concurrency first: each client's first pass fills the server's answer cache while load is lightest.
         # Repeats interleave whole passes, so a burst of outside load hits one pass, not one client.
         cells = [(int(c), client) for c in args.concurrency.split(",") for client in args.clients.split(",")]

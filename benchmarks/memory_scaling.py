@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from a checkout: make `synth` and `tests` importable
     sys.path.insert(0, str(ROOT))
 
-from benchmarks._procs import pin, proc_cpu_s, write_results  # noqa: E402
+from benchmarks._procs import pin, proc_cpu_s, start_stub, write_results  # noqa: E402
 
 
 def _job_section(job: str, n: int) -> dict[str, Any]:
@@ -226,34 +226,14 @@ def main() -> None:
         print(json.dumps(row))
         return
 
-    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-    server_core, client_core = (cores[0], cores[1]) if len(cores) >= 2 else (None, None)
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "tests.servers.openai_stub",
-            "--port",
-            "0",
-            "--latency-ms",
-            str(args.latency_ms),
-            # The stub ends itself after 30 min by default (so a forgotten one goes away); a 1M run takes
-            # longer, and twice the stub's exit mid-run was read as an unreachable teacher.
-            "--max-lifetime-s",
-            str(args.timeout_s * 2 * len(args.n.split(",")) + 600),
-        ],
-        cwd=ROOT,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    # The stub ends itself after 30 min by default (so a forgotten one goes away); a 1M run takes longer, and
+    # twice the stub's exit mid-run was read as an unreachable teacher.
+    lifetime = args.timeout_s * 2 * len(args.n.split(",")) + 600
+    server, url, client_core = start_stub(args.latency_ms, ["--max-lifetime-s", str(lifetime)])
     rows: list[dict[str, Any]] = []
     loads = [_load()]
     work = args.work or Path(tempfile.mkdtemp(prefix="memory-scaling-"))
     try:
-        pin(server.pid, server_core)
-        assert server.stdout is not None
-        url = server.stdout.readline().strip()
-        assert url.startswith("http://127.0.0.1:"), f"stub server did not start: {url!r}"
         ns = [int(x) for x in args.n.split(",")]
         for n in ns:
             out = work / (f"n{n}" if args.job == "cases" else f"{args.job}-n{n}")

@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[1]
 if str(ROOT) not in sys.path:  # run as a script from a checkout: make `benchmarks` importable
     sys.path.insert(0, str(ROOT))
 
-from benchmarks._procs import RESULTS, pin, proc_cpu_s, write_results  # noqa: E402
+from benchmarks._procs import RESULTS, pin, proc_cpu_s, start_stub, write_results  # noqa: E402
 
 TOOLS = ["engine", "curator", "distilabel", "openai", "aiohttp"]
 WORKLOADS = ["single", "multi"]
@@ -187,29 +187,12 @@ def main() -> None:
 
 
 def run_matrix(args: argparse.Namespace, tools: list[str], workloads: list[str]) -> list[dict[str, Any]]:
-    cores = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else []
-    server_core, client_core = (cores[0], cores[1]) if len(cores) >= 2 else (None, None)
-    stub = [
-        sys.executable,
-        "-m",
-        "tests.servers.openai_stub",
-        "--port",
-        "0",
-        "--latency-ms",
-        str(args.latency_ms),
-    ]
-    server = subprocess.Popen(
-        [*stub, "--max-lifetime-s", "36000"], cwd=ROOT, stdout=subprocess.PIPE, text=True
-    )
+    server, url, client_core = start_stub(args.latency_ms, ["--max-lifetime-s", "36000"])
     rows: list[dict[str, Any]] = []
     # Each cell as it finishes, so that a matrix cut short (hours at 20k) still leaves its figures.
     args.out.mkdir(parents=True, exist_ok=True)
     partial = args.out / f"peers-partial-{time.strftime('%Y%m%d-%H%M%S')}.jsonl"
     try:
-        pin(server.pid, server_core)
-        assert server.stdout is not None
-        url = server.stdout.readline().strip()
-        assert url.startswith("http://127.0.0.1:"), f"stub server did not start: {url!r}"
         # The aiohttp ceiling first in each group, then the others: ratios compare cells run minutes apart at
         # most, so a burst of outside load hits one group, not one tool across the whole run.
         order = ["aiohttp", *[t for t in tools if t != "aiohttp"]] if "aiohttp" in tools else tools

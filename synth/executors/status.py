@@ -7,7 +7,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from synth.store.state import Quarantined, RunState
+from synth.store.state import Quarantined, RunState, sum_teacher_stats
 
 
 class MergedState:
@@ -45,17 +45,7 @@ class MergedState:
         return sorted((q for s in self.states for q in s.quarantined(job)), key=lambda q: (q.job, q.item_id))
 
     def teacher_totals(self) -> list[tuple[str, str, str, dict[str, Any]]]:
-        totals: dict[tuple[str, str, str], dict[str, Any]] = {}
-        for state in self.states:
-            for t, b, m, s in state.teacher_totals():
-                acc = totals.setdefault((t, b, m), {"failures": {}})
-                for k, v in s.items():
-                    if k == "failures":
-                        for fk, fv in v.items():
-                            acc["failures"][fk] = acc["failures"].get(fk, 0) + fv
-                    elif isinstance(v, int | float):
-                        acc[k] = acc.get(k, 0) + v
-        return [(t, b, m, s) for (t, b, m), s in totals.items()]
+        return sum_teacher_stats(row for state in self.states for row in state.teacher_totals())
 
     def runs(self) -> list[tuple[str, float, float | None, str]]:
         """The driver's runs (from OUT/manifest.json): one per `synth run`, whatever its partitions."""

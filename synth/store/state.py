@@ -209,19 +209,24 @@ class RunState:
         return int(row[0])
 
     def teacher_totals(self) -> list[tuple[str, str, str, dict[str, Any]]]:
-        totals: dict[tuple[str, str, str], dict[str, Any]] = {}
-        for teacher, backend, model, stats in self.con.execute(
-            "SELECT teacher, backend, model, stats FROM teacher_stats"
-        ):
-            s = json.loads(stats)
-            acc = totals.setdefault((teacher, backend, model), {"failures": {}})
-            for k, v in s.items():
-                if k == "failures":
-                    for fk, fv in v.items():
-                        acc["failures"][fk] = acc["failures"].get(fk, 0) + fv
-                elif isinstance(v, int | float):
-                    acc[k] = acc.get(k, 0) + v
-        return [(t, b, m, s) for (t, b, m), s in totals.items()]
+        rows = self.con.execute("SELECT teacher, backend, model, stats FROM teacher_stats")
+        return sum_teacher_stats((t, b, m, json.loads(stats)) for t, b, m, stats in rows)
 
     def runs(self) -> list[tuple[str, float, float | None, str]]:
         return list(self.con.execute("SELECT run_id, started, finished, status FROM runs ORDER BY started"))
+
+
+def sum_teacher_stats(
+    rows: Iterable[tuple[str, str, str, dict[str, Any]]],
+) -> list[tuple[str, str, str, dict[str, Any]]]:
+    """Per (teacher, backend, model): the numeric stats summed, the failure counts summed by kind."""
+    totals: dict[tuple[str, str, str], dict[str, Any]] = {}
+    for t, b, m, s in rows:
+        acc = totals.setdefault((t, b, m), {"failures": {}})
+        for k, v in s.items():
+            if k == "failures":
+                for fk, fv in v.items():
+                    acc["failures"][fk] = acc["failures"].get(fk, 0) + fv
+            elif isinstance(v, int | float):
+                acc[k] = acc.get(k, 0) + v
+    return [(t, b, m, s) for (t, b, m), s in totals.items()]
