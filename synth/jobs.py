@@ -7,6 +7,7 @@ signals a rejected item by raising `ItemFailed` with a typed kind (teacher failu
 from __future__ import annotations
 
 import abc
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -92,6 +93,17 @@ class Job(abc.ABC):
     @abc.abstractmethod
     def items(self) -> Iterator[WorkItem]:
         """Every item of the job, in a deterministic order, with stable ids."""
+
+    def stream_key(self) -> str | None:
+        """A name for this job's item stream, for jobs whose item number i is the same item (id and payload)
+        under every config with the same key, however many items the config asks for. With one, a resume
+        starts the stream past the leading items an earlier clean run finished (`items_from`) instead of
+        building and looking up each of them. None (the default): every item is built and looked up."""
+        return None
+
+    def items_from(self, start: int) -> Iterator[WorkItem]:
+        """`items()` from item number `start` on; a job with a `stream_key` overrides it to skip cheaply."""
+        return itertools.islice(self.items(), start, None)
 
     @abc.abstractmethod
     def total(self) -> int: ...

@@ -26,6 +26,7 @@ import sys
 import time
 import traceback
 from collections import Counter
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -400,12 +401,21 @@ class Runner:
             state.save_teacher_stats(self.run_id, self._stats_rows())
             last_flush = time.monotonic()
 
-        def reject(item: WorkItem, kind: str, stage: str, message: str) -> None:
+        # The finished prefix (Job.stream_key): the stream starts past it. It is removed before anything is
+        # done and written back only when the job ends cleanly: an interrupted run leaves none behind.
+        key = job.stream_key()
+        start = state.finished_prefix(job.name, key) if key and not self.retry_quarantined else 0
+        state.clear_finished_prefix(job.name)
+        first_transient: list[int] = []  # the stream position of the first item quarantined as transient
+
+        def reject(item: WorkItem, kind: str, stage: str, message: str, pos: int) -> None:
             quarantine.append(Quarantined(job.name, item.id, kind, stage, message))
             res.quarantined += 1
             res.failures[kind] += 1
+            if kind in TRANSIENT_KINDS and (not first_transient or pos < first_transient[0]):
+                first_transient[:] = [pos]
 
-        async def one(item: WorkItem) -> None:
+        async def one(pos: int, item: WorkItem) -> None:
             try:
                 records = await job.process(item, ctx)
                 bad = [type(r).__name__ for r in records if not isinstance(r, Record)]
@@ -414,38 +424,77 @@ class Runner:
             except (TeacherUnavailable, OutputWriteError):
                 raise  # the run's failure, not this item's: it stops the run and the item stays to do
             except TeacherError as e:
-                return reject(item, e.kind, f"teacher:{job.name}", str(e))
+                return reject(item, e.kind, f"teacher:{job.name}", str(e), pos)
             except ItemFailed as e:
-                return reject(item, e.kind, e.stage, e.message)
+                return reject(item, e.kind, e.stage, e.message, pos)
             except Exception as e:  # a bug on one item must not end a long run; it is recorded, loudly
                 tb = traceback.format_exception_only(type(e), e)[-1].strip()
                 print(f"[{job.name}] internal error on {item.id}: {tb}", file=sys.stderr)
-                return reject(item, "InternalError", job.name, tb)
+                return reject(item, "InternalError", job.name, tb, pos)
             writer.add(job.name, item.id, records)
             res.done += 1
             # Outside the try: a failing shard write is the run's problem, not this item's.
             if writer.full():
                 await flush(everything=False)
 
+        # Slots, not `asyncio.wait`: waiting on every task in flight after each completion costs O(concurrency)
+        # (a callback added to and removed from each pending task), ~0.1 ms per request at 1,024 in flight.
+        # Each task's own done-callback frees its slot and wakes the loop only when it waits for one.
+        loop = asyncio.get_running_loop()
         pending: set[asyncio.Task[None]] = set()
+        errors: list[BaseException] = []
+        wake: list[asyncio.Future[None]] = []  # the loop's current wait, if any
+        last_tick = time.monotonic()
+
+        def on_done(t: asyncio.Task[None]) -> None:
+            pending.discard(t)
+            if not t.cancelled() and (e := t.exception()) is not None:
+                errors.append(e)
+            if wake and not wake[0].done():
+                wake[0].set_result(None)
+
+        async def wait_until(free: int) -> None:
+            """Until at most `free` tasks are in flight (or a task failed), ticking the display meanwhile."""
+            nonlocal last_tick
+            while len(pending) > free and not errors:
+                fut = loop.create_future()
+                wake[:] = [fut]
+                timer = loop.call_later(_TICK_S, _resolve, fut)
+                try:
+                    await fut
+                finally:
+                    timer.cancel()
+                    wake.clear()
+                if time.monotonic() - last_tick >= _TICK_S:
+                    last_tick = time.monotonic()
+                    await self._tick(job, res, pending, started, writer, flush, last_flush)
+            if errors:
+                raise errors[0]
+
         self.display.start(self._snapshot(job, res, 0, started))
         try:
-            items = state.unfinished(job.name, job.items(), retry_quarantined=self.retry_quarantined)
-            for item in items:
-                while len(pending) >= rc.concurrency:
-                    finished_tasks, pending = await asyncio.wait(
-                        pending, timeout=1.0, return_when=asyncio.FIRST_COMPLETED
-                    )
-                    _raise_first(finished_tasks)
-                    await self._tick(job, res, pending, started, writer, flush, last_flush)
-                pending.add(asyncio.create_task(one(item)))
-            while pending:
-                finished_tasks, pending = await asyncio.wait(
-                    pending, timeout=1.0, return_when=asyncio.FIRST_COMPLETED
-                )
-                _raise_first(finished_tasks)
-                await self._tick(job, res, pending, started, writer, flush, last_flush)
+            end = [start]  # the stream position past the last item drawn
+
+            def numbered() -> Iterator[tuple[int, WorkItem]]:
+                for pos, item in enumerate(job.items_from(start), start):
+                    end[0] = pos + 1
+                    yield pos, item
+
+            items = state.unfinished(
+                job.name, numbered(), retry_quarantined=self.retry_quarantined, id_of=_id_of_numbered
+            )
+            for pos, item in items:
+                if len(pending) >= rc.concurrency or errors:
+                    await wait_until(rc.concurrency - 1)
+                t = loop.create_task(one(pos, item))
+                pending.add(t)
+                t.add_done_callback(on_done)
+            await wait_until(0)
             await flush()
+            if key:
+                # Every item before `end` is now done or quarantined, and only a transient quarantine is
+                # unfinished: the prefix runs up to the first of those.
+                state.set_finished_prefix(job.name, key, min([end[0], *first_transient]))
         except BaseException:
             for t in pending:
                 t.cancel()
@@ -470,12 +519,17 @@ class Runner:
             await flush()
 
 
-def _raise_first(tasks: set[asyncio.Task[None]]) -> None:
-    """Items never raise (failures are quarantined); what does raise is the run's own failure."""
-    # Every exception is looked at (so none is reported as "never retrieved"); the first one is raised.
-    errors = [e for t in tasks if not t.cancelled() and (e := t.exception()) is not None]
-    if errors:
-        raise errors[0]
+def _id_of_numbered(pair: tuple[int, WorkItem]) -> str:
+    return pair[1].id
+
+
+# How often a waiting runner refreshes the display, the heartbeat and the time-based flush.
+_TICK_S = 0.25
+
+
+def _resolve(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
 
 
 def _write_heartbeat(out: Path, run_id: str, snap: Snapshot) -> None:

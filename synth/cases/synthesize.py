@@ -115,7 +115,18 @@ class CaseSynthesisJob(Job):
         self.judge_template = load_template("case_consistency") if cfg.judge else None
 
     def items(self) -> Iterator[WorkItem]:
-        for i in range(self.cfg.n):
+        return self._stream(0)
+
+    def stream_key(self) -> str:
+        # Item i is (synth-<seed>-<i>, i) whatever else the config says: n only cuts the stream.
+        return f"case_synthesis/1 seed={self.seed}"
+
+    def items_from(self, start: int) -> Iterator[WorkItem]:
+        return self._stream(start)
+
+    def _stream(self, start: int) -> Iterator[WorkItem]:
+        # Neither `items` nor `items_from` calls the other: a Ray partition replaces both on the instance.
+        for i in range(start, self.cfg.n):
             yield WorkItem(id=f"synth-{self.seed}-{i:06d}", payload=i)
 
     def total(self) -> int:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import json
 import os
 import sys
@@ -65,9 +66,19 @@ def restrict(job: Job, p: int, partitions: int) -> Job:
             count.append(sum(1 for _ in items()))
         return count[0]
 
+    key = job.stream_key()
+
+    def stream_key() -> str | None:  # the partition's own stream: its positions count its items only
+        return f"{key} partition {p}/{partitions}" if key else None
+
+    def items_from(start: int):  # type: ignore[no-untyped-def]
+        return itertools.islice(items(), start, None)
+
     # Instance attributes shadow the methods: the Runner iterates only this partition, nothing else changes.
     setattr(job, "items", items)  # noqa: B010
     setattr(job, "total", total)  # noqa: B010
+    setattr(job, "stream_key", stream_key)  # noqa: B010
+    setattr(job, "items_from", items_from)  # noqa: B010
     return job
 
 

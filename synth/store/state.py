@@ -10,8 +10,9 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from operator import attrgetter
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,12 @@ CREATE TABLE IF NOT EXISTS shards (
 );
 CREATE TABLE IF NOT EXISTS runs (
   run_id TEXT PRIMARY KEY, started REAL NOT NULL, finished REAL, status TEXT NOT NULL, argv TEXT
+);
+-- Per job: the length of the leading run of its item stream whose items are all finished (done, or quarantined
+-- for content), valid only for the stream named by stream_key (Job.stream_key). Written when a job ends
+-- cleanly, removed when one starts: an interrupted run leaves none, and the next resume looks every item up.
+CREATE TABLE IF NOT EXISTS prefixes (
+  job TEXT PRIMARY KEY, stream_key TEXT NOT NULL, finished INTEGER NOT NULL, updated REAL NOT NULL
 );
 CREATE TABLE IF NOT EXISTS teacher_stats (
   run_id TEXT NOT NULL, teacher TEXT NOT NULL, backend TEXT NOT NULL, model TEXT NOT NULL, stats TEXT NOT NULL,
@@ -99,22 +106,30 @@ class RunState:
         return int(self.con.execute(q + ")", args).fetchone()[0])
 
     def unfinished(
-        self, job: str, items: Iterable[Any], *, retry_quarantined: bool = False, batch: int = 500
+        self,
+        job: str,
+        items: Iterable[Any],
+        *,
+        retry_quarantined: bool = False,
+        batch: int = 500,
+        id_of: Callable[[Any], str] = attrgetter("id"),
     ) -> Iterator[Any]:
-        """The items (anything with an `id`) a new run must still do, in their order, without loading every
-        finished id: each batch of items is looked up in the database (the (job, item_id) key), so memory stays
-        flat however many are done. Same rule as `finished_ids`."""
+        """The items (anything with an `id`, or whatever `id_of` reads one from) a new run must still do, in
+        their order, without loading every finished id: each batch of items is looked up in the database (the
+        (job, item_id) key), so memory stays flat however many are done. Same rule as `finished_ids`."""
         chunk: list[Any] = []
         for it in items:
             chunk.append(it)
             if len(chunk) >= batch:
-                yield from self._unfinished_batch(job, chunk, retry_quarantined)
+                yield from self._unfinished_batch(job, chunk, retry_quarantined, id_of)
                 chunk = []
         if chunk:
-            yield from self._unfinished_batch(job, chunk, retry_quarantined)
+            yield from self._unfinished_batch(job, chunk, retry_quarantined, id_of)
 
-    def _unfinished_batch(self, job: str, chunk: list[Any], retry_quarantined: bool) -> list[Any]:
-        ids = [it.id for it in chunk]
+    def _unfinished_batch(
+        self, job: str, chunk: list[Any], retry_quarantined: bool, id_of: Callable[[Any], str]
+    ) -> list[Any]:
+        ids = [id_of(it) for it in chunk]
         # The rule is applied in SQL and only the ids to skip come back, one column: at 1M done items the
         # Python side of the lookups (3-column rows, a filter per row) was half of a resume's start-up.
         q = f"SELECT item_id FROM items WHERE job=? AND item_id IN ({','.join('?' * len(ids))}) AND (status='done'"
@@ -127,7 +142,22 @@ class RunState:
             return chunk
         if len(skip) == len(chunk):
             return []
-        return [it for it in chunk if it.id not in skip]
+        return [it for it, i in zip(chunk, ids, strict=True) if i not in skip]
+
+    def finished_prefix(self, job: str, stream_key: str) -> int:
+        """How many leading items of the job's stream `stream_key` are known finished (0 when unknown)."""
+        row = self.con.execute(
+            "SELECT finished FROM prefixes WHERE job=? AND stream_key=?", (job, stream_key)
+        ).fetchone()
+        return int(row[0]) if row else 0
+
+    def set_finished_prefix(self, job: str, stream_key: str, finished: int) -> None:
+        self.con.execute(
+            "INSERT OR REPLACE INTO prefixes VALUES (?,?,?,?)", (job, stream_key, finished, time.time())
+        )
+
+    def clear_finished_prefix(self, job: str) -> None:
+        self.con.execute("DELETE FROM prefixes WHERE job=?", (job,))
 
     def quarantine(self, items: Iterable[Quarantined]) -> None:
         now = time.time()
