@@ -438,7 +438,8 @@ class Runner:
                 await flush(everything=False)
 
         # Slots, not `asyncio.wait`: waiting on every task in flight after each completion costs O(concurrency)
-        # (a callback added to and removed from each pending task), ~0.1 ms per request at 1,024 in flight.
+        # (a callback added to and removed from each pending task): 0.1-0.2 ms of CPU per request at 1,024 in
+        # flight (docs/benchmarks.md, "The runner's wait").
         # Each task's own done-callback frees its slot and wakes the loop only when it waits for one.
         loop = asyncio.get_running_loop()
         pending: set[asyncio.Task[None]] = set()
