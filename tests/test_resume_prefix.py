@@ -15,23 +15,7 @@ from synth.store.shards import iter_records
 from synth.store.state import RunState
 from synth.teachers.errors import BadResponse
 from tests.fakes import ScriptedBackend, good_case_draft, raw
-
-
-def _cfg(write_config, tmp_path, n=12, **run):
-    return load_config(
-        write_config(
-            {
-                "run": {"output": str(tmp_path / "out"), "concurrency": 4, "shard_max_records": 5, **run},
-                "teachers": {"default": {"backend": "local"}},
-                "cases": {"synthesize": {"n": n}},
-            }
-        )
-    )
-
-
-def _run(cfg, backend, **kw):
-    runner = Runner(cfg, backends={"default": backend}, argv=["test"], **kw)
-    return asyncio.run(runner.run(build_jobs(cfg)))
+from tests.test_runner import _cfg, _run
 
 
 def _prefix(cfg) -> int:
