@@ -72,7 +72,12 @@ def _env() -> Any:
 def _compiled(source: str) -> Any:
     # Compiling a Jinja template costs ~1 ms; rendering a compiled one ~20 µs. A consultation renders
     # every turn, so compile each template text once (measured: compilation was 38% of a run's CPU).
-    return _env().from_string(source)
+    template = _env().from_string(source)
+    # Jinja keeps a template's globals as a ChainMap over the environment's (so later changes to those show
+    # through) and copies it into a new dict on every render, key by key in Python: 60 % of a short render
+    # (9 µs of 15). Nothing changes this environment's globals after start-up: a plain dict copies in C.
+    template.globals = dict(template.globals)
+    return template
 
 
 def prompts_root() -> Path:

@@ -4,6 +4,7 @@ transient failures and the circuit breaker (the stub server); what a dry run pre
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import socket
 
@@ -11,7 +12,7 @@ import pytest
 
 from schemas import CaseCard
 from synth.config import load_config
-from synth.runner import Runner, build_jobs
+from synth.runner import RUN_GC_THRESHOLDS, Runner, build_jobs, run_gc_thresholds
 from synth.status import collect_status
 from synth.store.shards import iter_records, shard_paths
 from synth.teachers.errors import TRANSIENT_KINDS, BadResponse, ServerError, TeacherUnavailable
@@ -48,6 +49,28 @@ def test_writes_valid_cards_with_provenance(write_config, tmp_path):
     assert c.provenance.synthetic and c.source.dataset == "synthetic"
     manifest = json.loads((cfg.run.output / "manifest.json").read_text())
     assert manifest["prompts"]["case_synthesis"]["sha256"] == c.provenance.calls[0].template.sha256
+
+
+def test_jobs_run_under_the_run_gc_thresholds_and_the_process_gets_its_own_back(write_config, tmp_path):
+    seen = []
+
+    def script(request):
+        seen.append(gc.get_threshold())
+        return good_case_draft(request)
+
+    before = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)
+    try:
+        res = _run(_cfg(write_config, tmp_path, n=3), ScriptedBackend(script))
+        assert res.status == "completed" and gc.get_threshold() == (700, 10, 10)
+        assert seen and set(seen) == {RUN_GC_THRESHOLDS}
+        # A process that set higher thresholds keeps them, position by position, and gets them back.
+        gc.set_threshold(50_000, 5, 500)
+        with run_gc_thresholds():
+            assert gc.get_threshold() == (50_000, RUN_GC_THRESHOLDS[1], 500)
+        assert gc.get_threshold() == (50_000, 5, 500)
+    finally:
+        gc.set_threshold(*before)
 
 
 def test_rerun_sends_nothing_and_writes_nothing_twice(write_config, tmp_path):
