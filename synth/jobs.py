@@ -7,14 +7,26 @@ signals a rejected item by raising `ItemFailed` with a typed kind (teacher failu
 from __future__ import annotations
 
 import abc
+import hashlib
 import itertools
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from schemas.common import Provenance, Record, TeacherCall, TemplateRef
 from synth.teachers.base import Completion, SamplingParams
 from synth.teachers.teacher import Teacher
+
+
+def ids_stream_key(job: str, ids: Iterable[str], **extra: object) -> str:
+    """A `Job.stream_key` for a job whose stream is a list it reads in full (cases, MCQs, problems): the digest
+    of its item ids in order (and of `extra`, what else fixes item i), so a different list is another stream."""
+    h = hashlib.sha256()
+    for i in ids:
+        h.update(i.encode())
+        h.update(b"\x1f")
+    more = "".join(f" {k}={v}" for k, v in sorted(extra.items()))
+    return f"{job}/1{more} ids={h.hexdigest()[:32]}"
 
 
 class ItemFailed(Exception):

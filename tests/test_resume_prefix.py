@@ -4,6 +4,7 @@ run finished, without building or looking them up — and never skips an item th
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 
 import pytest
 
@@ -143,3 +144,80 @@ def test_a_partition_numbers_its_own_items(write_config, tmp_path):
     mine = [it.id for it in part.items()]
     assert 0 < len(mine) < 30
     assert [it.id for it in part.items_from(2)] == mine[2:]
+
+
+# ------------------------------------------------------------------ the other jobs' streams: lists read in full
+
+
+def _prefixes(cfg) -> dict[str, int]:
+    st = RunState(cfg.run.output / "state.sqlite")
+    try:
+        return {job.name: st.finished_prefix(job.name, job.stream_key()) for job in build_jobs(cfg)}
+    finally:
+        st.close()
+
+
+def test_a_consultation_stream_is_its_case_list_and_per_case(write_config, tmp_path, looked_up):
+    from tests.test_dialogue import cfg_for, final_at, run, scripted
+
+    cfg = cfg_for(write_config, tmp_path, cards=3, per_case=2, n=4)
+    (job,) = build_jobs(cfg)
+    every = [it.id for it in job.items()]
+    assert len(every) == 4 and all([it.id for it in job.items_from(k)] == every[k:] for k in range(6))
+    (more,) = build_jobs(cfg_for(write_config, tmp_path, cards=3, per_case=2))
+    assert more.stream_key() == job.stream_key()  # n only cuts the stream
+    assert [it.id for it in more.items()][:4] == every
+    (other,) = build_jobs(cfg_for(write_config, tmp_path, cards=3, per_case=3))
+    assert other.stream_key() != job.stream_key()  # item i is another consultation
+    (whole,) = build_jobs(cfg)
+    part = restrict(whole, 0, 2)  # a partition replaces items, items_from and total: none may call another
+    mine = [it.id for it in part.items()]
+    assert (
+        set(mine) <= set(every)
+        and part.total() == len(mine)
+        and [it.id for it in part.items_from(1)] == mine[1:]
+    )
+
+    res, recs = run(cfg, scripted(final_at(3)))
+    assert res.jobs[0].done == 4 and _prefixes(cfg) == {"consultations": 4}
+    looked_up.clear()
+    longer = cfg_for(write_config, tmp_path, cards=3, per_case=2)
+    b2 = scripted(final_at(3))
+    res, recs = run(longer, b2)
+    assert res.jobs[0].done == 2 and res.jobs[0].skipped == 4  # the prefix counts as skipped
+    assert len(b2.calls) > 0 and looked_up == [it.id for it in more.items()][4:]
+    assert len(recs) == 6 and sorted(Counter(r.case_id for r in recs).values()) == [2, 2, 2]
+    assert _prefixes(longer) == {"consultations": 6}
+
+
+def test_problems_and_reasoning_streams_follow_their_inputs(write_config, tmp_path, looked_up):
+    from tests.test_problems import config, mcq, run, teacher, traces, write_jsonl
+
+    source = write_jsonl(tmp_path / "mcq.jsonl", [mcq(i) for i in range(6)])
+    cfg = config(write_config, tmp_path, source, problems={"limit": 3}, reasoning={})
+    res, _ = run(cfg, teacher())
+    done = {r.job: r.done for r in res.jobs}
+    assert done["problems"] == 3 and done["reasoning"] == 3
+    assert _prefixes(cfg) == {"problems": 3, "reasoning": 3}
+    # More questions: the problems stream is the same (limit only cuts it), so its first 3 are not drawn;
+    # the reasoning stream is the run's problems sorted by id, another list now: every item is looked up,
+    # and none is skipped for a prefix that belonged to the shorter list.
+    looked_up.clear()
+    bigger = config(write_config, tmp_path, source, problems={"limit": 6}, reasoning={})
+    res, _ = run(bigger, teacher())
+    done = {r.job: r.done for r in res.jobs}
+    assert done["problems"] == 3 and done["reasoning"] == 3
+    problem_ids = {it.id for it in build_jobs(bigger)[1].items()}
+    assert len(problem_ids) == 6 and {t.problem_id for t in traces(bigger)} == problem_ids
+    assert problem_ids <= set(looked_up)
+    assert _prefixes(bigger) == {"problems": 6, "reasoning": 6}
+
+
+def test_a_partition_asks_its_jobs_key_when_the_job_starts(write_config, tmp_path):
+    cfg = _cfg(write_config, tmp_path, n=30)
+    (job,) = build_jobs(cfg)
+    keys = iter(["first", "second"])
+    job.stream_key = lambda: next(keys)  # type: ignore[method-assign]
+    part = restrict(job, 0, 2)
+    assert part.stream_key() == "first partition 0/2"
+    assert part.stream_key() == "second partition 0/2"  # not the key the job had when it was wrapped

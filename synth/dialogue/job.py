@@ -21,7 +21,7 @@ from synth.dialogue.agents import DoctorAgent, DoctorOutput, PatientAgent
 from synth.dialogue.config import ConsultationsConfig, ImportedCases
 from synth.dialogue.director import Director
 from synth.dialogue.evaluate import evaluate
-from synth.jobs import Estimate, Job, RunContext, WorkItem
+from synth.jobs import Estimate, Job, RunContext, WorkItem, ids_stream_key
 from synth.prompts import load_template
 from synth.teachers.base import SamplingParams
 from synth.teachers.teacher import Teacher
@@ -84,13 +84,24 @@ class ConsultationJob(Job):
         return self._cases
 
     def items(self) -> Iterator[WorkItem]:
-        count = 0
-        for case in self.cases():
-            for k in range(self.cfg.per_case):
-                if self.cfg.n is not None and count >= self.cfg.n:
-                    return
-                count += 1
-                yield WorkItem(id=f"{case.id}-{k}", payload=case)
+        return self._stream(0)
+
+    def stream_key(self) -> str:
+        # Item i is the (i % per_case)-th consultation of case i // per_case: the same while the case list (in
+        # its order) and per_case are; n only cuts the stream.
+        return ids_stream_key(self.name, (c.id for c in self.cases()), per_case=self.cfg.per_case)
+
+    def items_from(self, start: int) -> Iterator[WorkItem]:
+        return self._stream(start)
+
+    def _stream(self, start: int) -> Iterator[WorkItem]:
+        # Neither `items`, `items_from` nor `total` is called here: a Ray partition replaces all three on the
+        # instance (its `total` counts its `items`).
+        cases, per_case = self.cases(), self.cfg.per_case
+        end = len(cases) * per_case if self.cfg.n is None else min(len(cases) * per_case, self.cfg.n)
+        for i in range(start, end):
+            case = cases[i // per_case]
+            yield WorkItem(id=f"{case.id}-{i % per_case}", payload=case)
 
     def total(self) -> int:
         total = len(self.cases()) * self.cfg.per_case

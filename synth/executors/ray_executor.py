@@ -66,9 +66,12 @@ def restrict(job: Job, p: int, partitions: int) -> Job:
             count.append(sum(1 for _ in items()))
         return count[0]
 
-    key = job.stream_key()
+    whole_key = job.stream_key
 
     def stream_key() -> str | None:  # the partition's own stream: its positions count its items only
+        # Asked when the job starts, never at wrapping: a job reading an earlier job's output (reasoning over
+        # the run's problems) names the stream it will really iterate only once that job has written.
+        key = whole_key()
         return f"{key} partition {p}/{partitions}" if key else None
 
     def items_from(start: int):  # type: ignore[no-untyped-def]

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.common import Record, TeacherCall
 from schemas.problem import ReasoningTrace, ScreenVerdict, SourceMCQ, VerifiableProblem
-from synth.jobs import Estimate, ItemFailed, Job, RunContext, WorkItem, call_record
+from synth.jobs import Estimate, ItemFailed, Job, RunContext, WorkItem, call_record, ids_stream_key
 from synth.problems.config import ProblemsConfig, ReasoningConfig
 from synth.problems.screens import judge_screen, probe_answer, rule_screen_rewrite, rule_screen_source
 from synth.problems.search import Check, ReasoningSearch
@@ -71,6 +71,10 @@ def _rejected(screens: list[ScreenVerdict], extra: str = "") -> ItemFailed:
     )
 
 
+def _mcq_item_id(m: SourceMCQ | BadMCQ) -> str:
+    return f"bad-{Path(m.path).name}-line-{m.line}" if isinstance(m, BadMCQ) else mcq_key(m)
+
+
 class ProblemJob(Job):
     name = "problems"
     table = "problems"
@@ -88,13 +92,14 @@ class ProblemJob(Job):
         return self._mcqs
 
     def items(self) -> Iterator[WorkItem]:
-        for n, m in enumerate(self.mcqs()):
-            if self.cfg.limit is not None and n >= self.cfg.limit:
-                return
-            if isinstance(m, BadMCQ):
-                yield WorkItem(id=f"bad-{Path(m.path).name}-line-{m.line}", payload=m)
-            else:
-                yield WorkItem(id=mcq_key(m), payload=m)
+        mcqs = self.mcqs()
+        end = len(mcqs) if self.cfg.limit is None else min(len(mcqs), self.cfg.limit)
+        for m in mcqs[:end]:
+            yield WorkItem(id=_mcq_item_id(m), payload=m)
+
+    def stream_key(self) -> str:
+        # The source's questions in file order (a bad line keeps its place); `limit` only cuts the stream.
+        return ids_stream_key(self.name, (_mcq_item_id(m) for m in self.mcqs()))
 
     def total(self) -> int:
         n = len(self.mcqs())
@@ -246,6 +251,11 @@ class ReasoningJob(Job):
         self._problems = None  # read afresh: a dry run's estimate may have looked before the problems job ran
         for p in self.problems():
             yield WorkItem(id=p.id, payload=p)
+
+    def stream_key(self) -> str:
+        # The run's problems sorted by id: another set of problems (a bigger problems job) is another stream.
+        self._problems = None  # as `items`: what the problems job has written by now
+        return ids_stream_key(self.name, (p.id for p in self.problems()))
 
     def total(self) -> int:
         return len(self.problems())
