@@ -98,12 +98,14 @@ class ConsultationJob(Job):
         # Neither `items`, `items_from` nor `total` is called here: a Ray partition replaces all three on the
         # instance (its `total` counts its `items`).
         cases, per_case = self.cases(), self.cfg.per_case
-        end = len(cases) * per_case if self.cfg.n is None else min(len(cases) * per_case, self.cfg.n)
-        for i in range(start, end):
+        for i in range(start, self._count()):
             case = cases[i // per_case]
             yield WorkItem(id=f"{case.id}-{i % per_case}", payload=case)
 
     def total(self) -> int:
+        return self._count()
+
+    def _count(self) -> int:
         total = len(self.cases()) * self.cfg.per_case
         return min(total, self.cfg.n) if self.cfg.n is not None else total
 

@@ -92,9 +92,7 @@ class ProblemJob(Job):
         return self._mcqs
 
     def items(self) -> Iterator[WorkItem]:
-        mcqs = self.mcqs()
-        end = len(mcqs) if self.cfg.limit is None else min(len(mcqs), self.cfg.limit)
-        for m in mcqs[:end]:
+        for m in self.mcqs()[: self.cfg.limit]:
             yield WorkItem(id=_mcq_item_id(m), payload=m)
 
     def stream_key(self) -> str:
@@ -256,6 +254,11 @@ class ReasoningJob(Job):
         # The run's problems sorted by id: another set of problems (a bigger problems job) is another stream.
         self._problems = None  # as `items`: what the problems job has written by now
         return ids_stream_key(self.name, (p.id for p in self.problems()))
+
+    def items_from(self, start: int) -> Iterator[WorkItem]:
+        # The runner asks for `stream_key` just before: the problems it has just read are the stream it named,
+        # so they are not read a second time.
+        return (WorkItem(id=p.id, payload=p) for p in self.problems()[start:])
 
     def total(self) -> int:
         return len(self.problems())
